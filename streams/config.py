@@ -1,0 +1,426 @@
+"""Survey definitions and project settings (CONTRACT section 6): load, validate, fill defaults.
+
+A config that does not validate raises `ConfigError` naming the file, the survey and the
+field, so that the worker stops at start with a message a product manager can act on.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import topics as topic_names
+from .timeutil import parse_iso
+
+SURVEY_TYPES = ("nps", "csat", "ces", "pmf")
+OPERATORS = (
+    "eq", "neq", "in", "nin", "gt", "gte", "lt", "lte", "exists", "not_exists",
+    "contains", "starts_with", "older_than_days", "newer_than_days",
+)
+LIST_OPERATORS = ("in", "nin")
+NO_VALUE_OPERATORS = ("exists", "not_exists")
+DAYS_OPERATORS = ("older_than_days", "newer_than_days")
+QUESTION_KINDS = ("scale", "text", "choice")
+LIFECYCLE_EVENTS = ("viewed", "answered", "completed", "dismissed")
+# Values a `segment.traits` mapping may name besides a question id.
+RESPONSE_FIELDS = ("score", "comment", "category", "completed_at", "response_id")
+PMF_CHOICES = ("Very disappointed", "Somewhat disappointed", "Not disappointed")
+_SURVEY_ID = re.compile(r"^[a-z0-9-]+$")
+
+DEFAULT_QUESTIONS = {
+    "nps": [
+        {"id": "score", "kind": "scale", "text": "How likely are you to recommend us to a friend or colleague?", "min": 0, "max": 10},
+        {"id": "comment", "kind": "text", "text": "What is the main reason for your score?"},
+    ],
+    "csat": [
+        {"id": "score", "kind": "scale", "text": "How satisfied are you with the product?", "min": 1, "max": 5},
+        {"id": "comment", "kind": "text", "text": "What could we do better?"},
+    ],
+    "ces": [
+        {"id": "score", "kind": "scale", "text": "How easy was it to get what you needed done?", "min": 1, "max": 7},
+        {"id": "comment", "kind": "text", "text": "What made it easy or hard?"},
+    ],
+    "pmf": [
+        {"id": "score", "kind": "choice", "text": "How would you feel if you could no longer use the product?", "choices": list(PMF_CHOICES)},
+        {"id": "comment", "kind": "text", "text": "What is the main benefit you receive from the product?"},
+    ],
+}
+DEFAULT_EVENT_NAMES = {
+    "viewed": "Survey Viewed",
+    "answered": "Survey Answered",
+    "completed": "Survey Completed",
+    "dismissed": "Survey Dismissed",
+}
+
+
+class ConfigError(ValueError):
+    """A config value that failed validation: where it is, what it was, what was expected."""
+
+    def __init__(self, file: str, survey: str | None, field: str, value: Any, message: str):
+        self.file, self.survey, self.field, self.value, self.message = file, survey, field, value, message
+        where = f"survey '{survey}': " if survey else ""
+        super().__init__(f"{file}: {where}field '{field}': {message} (got {value!r})")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A typed comparison: `trait` (or event `property`) `op` `value`."""
+
+    name: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    event: str
+    where: tuple[Filter, ...] = ()
+    min_count: int = 1
+    within_days: float | None = 7
+
+
+@dataclass(frozen=True)
+class Targeting:
+    min_days_since_signup: float = 30
+    sample_percent: float = 100
+    traits: tuple[Filter, ...] = ()
+    trigger: Trigger | None = None
+    recontact_after_response_days: float = 90
+    recontact_after_dismissal_days: float = 30
+    redisplay_after_hours: float = 24
+    max_displays: int = 3
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: str
+    text: str
+    min: int | None = None
+    max: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "text": self.text, "min": self.min,
+                "max": self.max, "choices": list(self.choices) if self.choices else None}
+
+
+@dataclass(frozen=True)
+class SegmentEvent:
+    enabled: bool
+    name: str
+
+
+@dataclass(frozen=True)
+class SegmentMapping:
+    events: dict  # lifecycle event (viewed/answered/completed/dismissed) -> SegmentEvent
+    properties: dict  # extra property -> static value, or "trait:<name>"
+    traits: dict  # trait name -> question id or one of RESPONSE_FIELDS
+
+
+@dataclass(frozen=True)
+class Survey:
+    id: str
+    type: str
+    name: str
+    order: int  # position in the file: the priority tie-break
+    active: bool = True
+    starts_at: int | None = None  # epoch ms
+    ends_at: int | None = None
+    priority: int = 10
+    questions: tuple[Question, ...] = ()
+    targeting: Targeting = field(default_factory=Targeting)
+    segment: SegmentMapping | None = None
+
+    @property
+    def score_question(self) -> Question | None:
+        """The question whose answer is the survey's score: the first scale or choice."""
+        return next((q for q in self.questions if q.kind != "text"), None)
+
+    @property
+    def comment_question(self) -> Question | None:
+        return next((q for q in self.questions if q.kind == "text"), None)
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+    def public(self) -> dict:
+        """The survey as the widget sees it (CONTRACT 5.2)."""
+        return {"id": self.id, "type": self.type, "name": self.name,
+                "questions": [q.as_dict() for q in self.questions]}
+
+
+@dataclass(frozen=True)
+class Project:
+    recontact_days: float = 7
+    display_timeout_minutes: float = 30
+    partitions: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    project: Project
+    surveys: tuple[Survey, ...]
+    topics: topic_names.TopicNames
+    path: str = "<memory>"
+
+    def survey(self, survey_id: str) -> Survey | None:
+        return next((s for s in self.surveys if s.id == survey_id), None)
+
+    @property
+    def trigger_events(self) -> frozenset:
+        return frozenset(s.targeting.trigger.event for s in self.surveys if s.targeting.trigger)
+
+
+class _Checker:
+    """Validation helpers bound to the file and the survey being read."""
+
+    def __init__(self, file: str, survey: str | None = None):
+        self.file, self.survey = file, survey
+
+    def fail(self, field_name: str, value: Any, message: str) -> ConfigError:
+        return ConfigError(self.file, self.survey, field_name, value, message)
+
+    def mapping(self, value: Any, field_name: str, allowed: tuple[str, ...]) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(field_name, value, "must be a mapping")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(f"{field_name}.{key}" if field_name else str(key), value[key],
+                                f"unknown field; expected one of {', '.join(allowed)}")
+        return value
+
+    def number(self, data: dict, key: str, field_name: str, default: float, *, minimum: float = 0,
+               maximum: float | None = None, integer: bool = False, nullable: bool = False):
+        value = data.get(key, default)
+        if value is None and nullable:
+            return None
+        kind = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise self.fail(field_name, value, "must be an integer" if integer else "must be a number")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise self.fail(field_name, value, f"must be {bound}")
+        return value
+
+    def text(self, data: dict, key: str, field_name: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(field_name, value, "must be a non-empty string")
+        return value
+
+    def boolean(self, data: dict, key: str, field_name: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(field_name, value, "must be true or false")
+        return value
+
+    def instant(self, data: dict, key: str, field_name: str) -> int | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if hasattr(value, "isoformat"):  # YAML parses unquoted dates itself
+            value = value.isoformat()
+        parsed = parse_iso(value)
+        if parsed is None:
+            raise self.fail(field_name, value, "must be an ISO 8601 date or date-time")
+        return parsed
+
+    def filters(self, value: Any, field_name: str, name_key: str) -> tuple[Filter, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail(field_name, value, "must be a list of filters")
+        result = []
+        for index, item in enumerate(value):
+            where = f"{field_name}[{index}]"
+            item = self.mapping(item, where, (name_key, "op", "value"))
+            name = self.text(item, name_key, f"{where}.{name_key}")
+            op = item.get("op")
+            if op not in OPERATORS:
+                raise self.fail(f"{where}.op", op, f"must be one of {', '.join(OPERATORS)}")
+            operand = item.get("value")
+            if op in LIST_OPERATORS and not isinstance(operand, list):
+                raise self.fail(f"{where}.value", operand, f"operator '{op}' needs a list")
+            if op in DAYS_OPERATORS and (isinstance(operand, bool) or not isinstance(operand, (int, float)) or operand < 0):
+                raise self.fail(f"{where}.value", operand, f"operator '{op}' needs a number of days >= 0")
+            if op not in NO_VALUE_OPERATORS and op not in LIST_OPERATORS and "value" not in item:
+                raise self.fail(f"{where}.value", None, f"operator '{op}' needs a value")
+            if op in ("contains", "starts_with") and not isinstance(operand, (str, int, float)):
+                raise self.fail(f"{where}.value", operand, f"operator '{op}' needs a string")
+            if hasattr(operand, "isoformat"):
+                operand = operand.isoformat()
+            result.append(Filter(name=name, op=op, value=operand))
+        return tuple(result)
+
+
+def _questions(check: _Checker, survey_type: str, value: Any) -> tuple[Question, ...]:
+    if value is None:
+        value = DEFAULT_QUESTIONS[survey_type]
+    if not isinstance(value, list) or not value:
+        raise check.fail("questions", value, "must be a non-empty list")
+    questions, seen = [], set()
+    for index, item in enumerate(value):
+        where = f"questions[{index}]"
+        item = check.mapping(item, where, ("id", "kind", "text", "min", "max", "choices"))
+        qid = check.text(item, "id", f"{where}.id")
+        if qid in seen:
+            raise check.fail(f"{where}.id", qid, "duplicate question id")
+        seen.add(qid)
+        kind = item.get("kind")
+        if kind not in QUESTION_KINDS:
+            raise check.fail(f"{where}.kind", kind, f"must be one of {', '.join(QUESTION_KINDS)}")
+        text = check.text(item, "text", f"{where}.text")
+        low = high = choices = None
+        if kind == "scale":
+            low = check.number(item, "min", f"{where}.min", None, minimum=-1000, integer=True)
+            high = check.number(item, "max", f"{where}.max", None, minimum=-1000, integer=True)
+            if high <= low:
+                raise check.fail(f"{where}.max", high, "must be greater than min")
+        if kind == "choice":
+            choices = item.get("choices")
+            if not isinstance(choices, list) or not choices or not all(isinstance(c, str) and c for c in choices):
+                raise check.fail(f"{where}.choices", choices, "must be a non-empty list of strings")
+            choices = tuple(choices)
+        questions.append(Question(qid, kind, text, low, high, choices))
+    if not any(q.kind != "text" for q in questions):
+        raise check.fail("questions", value, "needs at least one scale or choice question (the score)")
+    return tuple(questions)
+
+
+def _trigger(check: _Checker, value: Any) -> Trigger | None:
+    if value is None:
+        return None
+    data = check.mapping(value, "targeting.trigger", ("event", "where", "min_count", "within_days"))
+    return Trigger(
+        event=check.text(data, "event", "targeting.trigger.event"),
+        where=check.filters(data.get("where"), "targeting.trigger.where", "property"),
+        min_count=check.number(data, "min_count", "targeting.trigger.min_count", 1, minimum=1, integer=True),
+        within_days=check.number(data, "within_days", "targeting.trigger.within_days", 7, nullable=True),
+    )
+
+
+def _targeting(check: _Checker, value: Any) -> Targeting:
+    defaults = Targeting()
+    data = check.mapping(value, "targeting", (
+        "min_days_since_signup", "sample_percent", "traits", "trigger", "recontact_after_response_days",
+        "recontact_after_dismissal_days", "redisplay_after_hours", "max_displays"))
+
+    def days(key: str) -> float:
+        return check.number(data, key, f"targeting.{key}", getattr(defaults, key))
+
+    return Targeting(
+        min_days_since_signup=days("min_days_since_signup"),
+        sample_percent=check.number(data, "sample_percent", "targeting.sample_percent", 100, maximum=100),
+        traits=check.filters(data.get("traits"), "targeting.traits", "trait"),
+        trigger=_trigger(check, data.get("trigger")),
+        recontact_after_response_days=days("recontact_after_response_days"),
+        recontact_after_dismissal_days=days("recontact_after_dismissal_days"),
+        redisplay_after_hours=days("redisplay_after_hours"),
+        max_displays=check.number(data, "max_displays", "targeting.max_displays", 3, minimum=1, integer=True),
+    )
+
+
+def _segment(check: _Checker, survey_type: str, questions: tuple[Question, ...], value: Any) -> SegmentMapping:
+    data = check.mapping(value, "segment", ("events", "properties", "traits"))
+    events_in = check.mapping(data.get("events"), "segment.events", LIFECYCLE_EVENTS)
+    events = {}
+    for name in LIFECYCLE_EVENTS:
+        item = check.mapping(events_in.get(name), f"segment.events.{name}", ("enabled", "name"))
+        events[name] = SegmentEvent(
+            enabled=check.boolean(item, "enabled", f"segment.events.{name}.enabled", True),
+            name=check.text(item, "name", f"segment.events.{name}.name", DEFAULT_EVENT_NAMES[name]),
+        )
+    properties = data.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise check.fail("segment.properties", properties, "must be a mapping")
+    for key, prop in properties.items():
+        if isinstance(prop, str) and prop.startswith("trait:") and not prop[6:]:
+            raise check.fail(f"segment.properties.{key}", prop, "'trait:' needs a trait name")
+    prefix = survey_type.upper()
+    traits = data.get("traits")
+    if traits is None:
+        traits = {f"{prefix}_rating": "score", f"{prefix}_comment": "comment", f"{prefix}_date": "completed_at"}
+    if not isinstance(traits, dict):
+        raise check.fail("segment.traits", traits, "must be a mapping")
+    known = {q.id for q in questions} | set(RESPONSE_FIELDS)
+    for key, source in traits.items():
+        if source not in known:
+            raise check.fail(f"segment.traits.{key}", source,
+                             f"must be a question id or one of {', '.join(RESPONSE_FIELDS)}")
+    return SegmentMapping(events=events, properties=dict(properties), traits=dict(traits))
+
+
+def _survey(file: str, index: int, value: Any, seen: set) -> Survey:
+    raw_id = value.get("id") if isinstance(value, dict) else None
+    check = _Checker(file, raw_id if isinstance(raw_id, str) else f"#{index + 1}")
+    data = check.mapping(value, "", (
+        "id", "type", "name", "active", "starts_at", "ends_at", "priority", "questions", "targeting", "segment"))
+    survey_id = data.get("id")
+    if not isinstance(survey_id, str) or not _SURVEY_ID.match(survey_id):
+        raise check.fail("id", survey_id, "must be a string of [a-z0-9-]")
+    if survey_id in seen:
+        raise check.fail("id", survey_id, "duplicate survey id")
+    seen.add(survey_id)
+    survey_type = data.get("type")
+    if survey_type not in SURVEY_TYPES:
+        raise check.fail("type", survey_type, f"must be one of {', '.join(SURVEY_TYPES)}")
+    questions = _questions(check, survey_type, data.get("questions"))
+    starts_at = check.instant(data, "starts_at", "starts_at")
+    ends_at = check.instant(data, "ends_at", "ends_at")
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise check.fail("ends_at", data.get("ends_at"), "must be after starts_at")
+    return Survey(
+        id=survey_id,
+        type=survey_type,
+        name=check.text(data, "name", "name"),
+        order=index,
+        active=check.boolean(data, "active", "active", True),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        priority=check.number(data, "priority", "priority", 10, minimum=-(10**6), integer=True),
+        questions=questions,
+        targeting=_targeting(check, data.get("targeting")),
+        segment=_segment(check, survey_type, questions, data.get("segment")),
+    )
+
+
+def parse_config(data: Any, file: str = "<memory>") -> Config:
+    """Validate a parsed YAML document and fill in every default."""
+    check = _Checker(file)
+    data = check.mapping(data, "", ("project", "surveys", "topics"))
+    project_in = check.mapping(data.get("project"), "project", ("recontact_days", "display_timeout_minutes", "partitions"))
+    project = Project(
+        recontact_days=check.number(project_in, "recontact_days", "project.recontact_days", 7),
+        display_timeout_minutes=check.number(project_in, "display_timeout_minutes", "project.display_timeout_minutes", 30, minimum=0.01),
+        partitions=check.number(project_in, "partitions", "project.partitions", 8, minimum=1, integer=True),
+    )
+    renames = check.mapping(data.get("topics"), "topics", topic_names.ALL)
+    for logical, physical in renames.items():
+        if not isinstance(physical, str) or not physical:
+            raise check.fail(f"topics.{logical}", physical, "must be a topic name")
+    surveys_in = data.get("surveys") or []
+    if not isinstance(surveys_in, list):
+        raise check.fail("surveys", surveys_in, "must be a list")
+    seen: set = set()
+    surveys = tuple(_survey(file, index, item, seen) for index, item in enumerate(surveys_in))
+    return Config(project=project, surveys=surveys, topics=topic_names.TopicNames(dict(renames)), path=file)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a surveys file; raises ConfigError on any problem."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, None, "(file)", file, f"cannot be read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, None, "(yaml)", str(getattr(exc, "problem_mark", "")), f"is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data if data is not None else {}, file)

@@ -1,0 +1,23 @@
+"""Typed errors. Each carries the field and the value that failed."""
+from __future__ import annotations
+
+from typing import Any
+
+# Dead-letter codes (CONTRACT 4.7).
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+INVALID_FIELD = "invalid_field"
+TOO_LARGE = "too_large"
+UNKNOWN_TYPE = "unknown_type"
+
+
+class InvalidInput(ValueError):
+    """An input message that cannot be processed; becomes a dead-letter record or an HTTP 400."""
+
+    def __init__(self, code: str, field: str | None, value: Any, detail: str):
+        self.code, self.field, self.value, self.detail = code, field, value, detail
+        super().__init__(detail)
+
+    def as_dict(self) -> dict:
+        return {"error": self.code, "field": self.field, "detail": self.detail}

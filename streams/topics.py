@@ -1,0 +1,60 @@
+"""The one place that names every topic (CONTRACT section 3).
+
+Each topic has a logical name (the default) that code refers to; `topics:` in the
+config may map a logical name to another physical name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEGMENT_IDENTIFY = "segment.identify"
+SEGMENT_TRACK = "segment.track"
+SEGMENT_ALIAS = "segment.alias"
+LIFECYCLE = "surveys.lifecycle"
+ELIGIBILITY = "surveys.eligibility"
+OUTBOUND = "segment.outbound"
+RESPONSES = "surveys.responses"
+SCORES = "surveys.scores"
+DEADLETTER = "streams.deadletter"
+# Internal: every user-keyed command (re-keyed Segment messages, identity folds, timer
+# ticks) goes through this one topic so that a single agent owns all writes to `users`.
+USER_COMMANDS = "streams.user-commands"
+
+INBOUND = (SEGMENT_IDENTIFY, SEGMENT_TRACK, SEGMENT_ALIAS)
+PUBLIC = (
+    SEGMENT_IDENTIFY,
+    SEGMENT_TRACK,
+    SEGMENT_ALIAS,
+    LIFECYCLE,
+    ELIGIBILITY,
+    OUTBOUND,
+    RESPONSES,
+    SCORES,
+    DEADLETTER,
+)
+ALL = PUBLIC + (USER_COMMANDS,)
+
+# Which inbound topic each Segment message type is produced to (CONTRACT 3).
+TOPIC_FOR_TYPE = {
+    "identify": SEGMENT_IDENTIFY,
+    "group": SEGMENT_IDENTIFY,
+    "track": SEGMENT_TRACK,
+    "page": SEGMENT_TRACK,
+    "alias": SEGMENT_ALIAS,
+}
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Logical name -> physical name, after the config's `topics:` renames."""
+
+    renames: dict
+
+    def __getitem__(self, logical: str) -> str:
+        return self.renames.get(logical, logical)
+
+    def logical(self, physical: str) -> str:
+        for name in ALL:
+            if self[name] == physical:
+                return name
+        return physical
