@@ -59,3 +59,28 @@ def new_survey_history() -> dict:
         "lastDismissedAt": None,
         "responses": 0,
     }
+
+
+def public_user(state: dict, user_id: str) -> dict:
+    """The user state as `GET /v1/users/{userId}` shows it (CONTRACT 4.2): ISO times."""
+    from .timeutil import iso
+
+    return {
+        "userId": state.get("userId") or user_id,
+        "traits": state.get("traits", {}),
+        "createdAt": iso(state.get("createdAt")),
+        "firstSeen": iso(state.get("firstSeen")),
+        "lastSeen": iso(state.get("lastSeen")),
+        "anonymousIds": list(state.get("anonymousIds", [])),
+        "triggers": {sid: {"count": t["count"], "last": iso(t.get("last"))}
+                     for sid, t in state.get("triggers", {}).items()},
+        "surveys": {sid: {
+            "displays": h.get("displays", 0),
+            "displaysSinceResponse": h.get("displaysSinceResponse", 0),
+            "lastShownAt": iso(h.get("lastShownAt")),
+            "lastRespondedAt": iso(h.get("lastRespondedAt")),
+            "lastDismissedAt": iso(h.get("lastDismissedAt")),
+            "responses": h.get("responses", 0),
+        } for sid, h in state.get("surveys", {}).items()},
+        "lastSurveyShownAt": iso(state.get("lastSurveyShownAt")),
+    }

@@ -1,0 +1,75 @@
+"""Command line: `python -m streams kafka|topics|worker|report ...` (CONTRACT section 1)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _kafka(args) -> int:
+    from . import localkafka
+
+    try:
+        if args.action == "up":
+            print(localkafka.up(args.port, args.controller_port, args.dir))
+            return 0
+        if args.action == "down":
+            localkafka.down(args.dir)
+            return 0
+        return 0 if localkafka.status(args.dir) else 1
+    except localkafka.LocalKafkaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _topics(args) -> int:
+    from .admin import create_topics
+    from .config import load_config
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    create_topics(settings.bootstrap_servers, load_config(settings.config_path))
+    return 0
+
+
+def _worker(args) -> int:
+    from .worker import run
+
+    return run()
+
+
+def _report(args, rest) -> int:
+    from . import report
+
+    return report.main(rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+
+    parser = argparse.ArgumentParser(prog="python -m streams", description="survey-streams")
+    sub = parser.add_subparsers(dest="command", required=True)
+    kafka = sub.add_parser("kafka", help="a local single-node Apache Kafka (KRaft)")
+    kafka.add_argument("action", choices=["up", "down", "status"])
+    kafka.add_argument("--port", type=int, default=9092)
+    kafka.add_argument("--controller-port", type=int, default=9093)
+    kafka.add_argument("--dir", default="var/kafka")
+    topics = sub.add_parser("topics", help="topic administration")
+    topics.add_argument("action", choices=["create"])
+    sub.add_parser("worker", help="run one worker with its HTTP bridge")
+    sub.add_parser("report", help="scores per survey per day", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if args.command == "kafka":
+            return _kafka(args)
+        if args.command == "topics":
+            return _topics(args)
+        if args.command == "worker":
+            return _worker(args)
+        return _report(args, rest)
+    except ConfigError as error:
+        print(f"error: invalid config: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Topic administration with kafka-python: `python -m streams topics create`."""
+from __future__ import annotations
+
+import sys
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from . import topics as names
+from .config import Config
+
+
+def create_topics(bootstrap: str, config: Config, *, quiet: bool = False) -> list[str]:
+    """Create every topic of CONTRACT 3 (and the internal one) if missing; returns those created.
+
+    Existing topics are left as they are, but a partition count other than the config's is
+    reported: all user-keyed topics must be co-partitioned with the `users` table.
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="survey-streams-admin")
+    try:
+        brokers = len(admin.describe_cluster().get("brokers", [])) or 1
+        replication = min(3, brokers)
+        wanted = {config.topics[logical]: logical for logical in names.ALL}
+        existing = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(list(set(wanted) & set(admin.list_topics())))}
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            try:
+                admin.create_topics([NewTopic(name, config.project.partitions, replication) for name in missing])
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another worker
+        for name, partitions in existing.items():
+            if partitions != config.project.partitions:
+                print(f"warning: topic {name} has {partitions} partitions, config says {config.project.partitions}; "
+                      "user-keyed topics must all have the same count", file=sys.stderr)
+        if not quiet:
+            for name in wanted:
+                state = "created" if name in missing else "exists"
+                print(f"{name:32s} {state}")
+        return missing
+    finally:
+        admin.close()

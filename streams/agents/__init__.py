@@ -1,0 +1,1 @@
+"""Faust agents. Each stays thin: decode, call the pure logic, send."""

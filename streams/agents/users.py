@@ -1,0 +1,213 @@
+"""The user processor: the one agent that writes the `users` table.
+
+It reads the inbound Segment topics, the widget lifecycle topic and the internal
+user-commands topic (re-keyed messages, identity folds, timer ticks), all co-partitioned by
+user id. For each input it applies the pure logic (userstate, lifecycle, targeting) and
+emits decisions, outbound Segment messages and responses. Nothing here decides anything.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from .. import __version__, lifecycle, outbound, targeting, topics as names, userstate
+from ..app import app, config, topic_names, user_channel, users
+from ..dueindex import DueIndex
+from ..errors import InvalidInput, INVALID_FIELD
+from ..metrics import registry
+from ..schemas import segment as segment_schema
+from ..schemas import widget as widget_schema
+from ..state import new_user_state
+from .emit import dead_letter, send
+
+log = logging.getLogger("streams.users")
+MAX_ALIAS_HOPS = 5
+NO_DECISION = (False, None, "not_identified")  # what an unknown user implicitly has
+
+# Keys that need a look again at a given instant: a decision's eligibleAt or an open
+# display's timeout. Rebuilt from the local table after recovery.
+due = DueIndex()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _source(event) -> dict:
+    message = event.message
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+
+
+@app.agent(user_channel, name="streams.agents.users.process")
+async def process(stream):
+    async for event in stream.events():
+        topic = event.message.topic
+        registry.inc("survey_streams_messages_in_total", topic=topic)
+        try:
+            await handle(topic_names.logical(topic), event.key, event.value, _source(event))
+        except InvalidInput as error:
+            await dead_letter(error, _source(event), event.value)
+        except Exception as error:  # keep the worker running; the input is kept in the dead letter
+            log.exception("processing failed", extra={"topic": topic, "offset": event.message.offset})
+            await dead_letter(InvalidInput("processing_error", None, None, f"{type(error).__name__}: {error}"),
+                              _source(event), event.value)
+
+
+async def handle(logical: str, raw_key: bytes | None, raw: bytes, source: dict) -> None:
+    key = raw_key.decode("utf-8", errors="replace") if raw_key is not None else None
+    if logical == names.USER_COMMANDS:
+        await handle_command(key, orjson.loads(raw), source)
+    elif logical == names.LIFECYCLE:
+        event = widget_schema.validate_event(_decode_object(raw), config)
+        await route(key, event["userId"], {"kind": "widget", "event": event, "source": source},
+                    lambda: apply_widget_event(event["userId"], event, source))
+    else:
+        message = segment_schema.decode(raw)
+        await route(key, segment_schema.user_key(message), {"kind": "segment", "message": message, "source": source},
+                    lambda: apply_segment(segment_schema.user_key(message), message, source, hops=0))
+
+
+def _decode_object(raw: bytes) -> dict:
+    return segment_schema.decode_object(raw)
+
+
+async def route(key: str | None, user: str, command: dict, apply_here) -> None:
+    """Apply here when the record is already keyed by its user, else re-key it to the owner."""
+    if key == user:
+        await apply_here()
+    else:
+        await send(names.USER_COMMANDS, user, command)
+
+
+async def handle_command(key: str, command: dict, source: dict) -> None:
+    kind = command.get("kind")
+    if kind == "segment":
+        await apply_segment(key, command["message"], command.get("source", source), hops=command.get("hops", 0))
+    elif kind == "widget":
+        await apply_widget_event(key, command["event"], command.get("source", source))
+    elif kind == "fold":
+        await fold_anonymous(key, command["userId"])
+    elif kind == "absorb":
+        await absorb(key, command["from"], command["state"])
+    elif kind == "tick":
+        await tick(key)
+    else:
+        raise InvalidInput(INVALID_FIELD, "kind", kind, f"unknown user command {kind!r}")
+
+
+async def apply_segment(user: str, message: dict, source: dict, hops: int) -> None:
+    state = users.get(user)
+    if state is not None and state.get("aliasOf") and hops < MAX_ALIAS_HOPS:
+        # This id was folded into a known user: its later messages belong there.
+        await send(names.USER_COMMANDS, state["aliasOf"],
+                   {"kind": "segment", "message": message, "source": source, "hops": hops + 1})
+        return
+    now = now_ms()
+    applied = userstate.apply(state, message, user, config, now)
+    topic = source.get("topic", "?")
+    if applied.duplicate:
+        registry.inc("survey_streams_duplicates_skipped_total", topic=topic)
+        return
+    registry.inc("survey_streams_processed_total", topic=topic)
+    for anonymous_id, user_id in applied.folds:
+        await send(names.USER_COMMANDS, anonymous_id, {"kind": "fold", "anonymousId": anonymous_id, "userId": user_id})
+    await save(user, applied.state, now)
+
+
+async def fold_anonymous(anonymous_id: str, user_id: str) -> None:
+    """On the anonymous id's partition: hand its history to the user, leave a redirect."""
+    if anonymous_id == user_id:
+        return
+    state = users.get(anonymous_id)
+    if state is not None and state.get("aliasOf"):
+        return  # already folded (a redelivered or repeated alias)
+    users[anonymous_id] = userstate.redirect_state(user_id)
+    if state is not None:
+        await send(names.USER_COMMANDS, user_id, {"kind": "absorb", "from": anonymous_id, "state": state})
+
+
+async def absorb(user_id: str, anonymous_id: str, anonymous_state: dict) -> None:
+    state = users.get(user_id) or new_user_state(user_id)
+    now = now_ms()
+    if not userstate.remember(state, f"absorb:{anonymous_id}", now):
+        return
+    await save(user_id, userstate.fold_into(state, anonymous_state, anonymous_id, user_id), now)
+
+
+async def apply_widget_event(user: str, event: dict, source: dict) -> None:
+    survey = config.survey(event["surveyId"])
+    if survey is None:  # validated at the bridge; the config may have changed since
+        raise InvalidInput(INVALID_FIELD, "surveyId", event["surveyId"], "survey is not configured")
+    state = users.get(user) or new_user_state(user)
+    now = now_ms()
+    if not userstate.remember(state, event["messageId"], now):
+        registry.inc("survey_streams_duplicates_skipped_total", topic=source.get("topic", "?"))
+        return
+    registry.inc("survey_streams_processed_total", topic=source.get("topic", "?"))
+    outputs = lifecycle.apply_event(state, event, survey, config.project, now)
+    await publish(user, state, outputs)
+    await save(user, state, now)
+
+
+async def tick(user: str) -> None:
+    """A due time passed: end timed-out displays and re-decide."""
+    state = users.get(user)
+    if state is None or state.get("aliasOf"):
+        return
+    now = now_ms()
+    outputs = lifecycle.expire_displays(state, config, now)
+    await publish(user, state, outputs)
+    await save(user, state, now)
+
+
+async def publish(user: str, state: dict, outputs) -> None:
+    for output in outputs:
+        survey = config.survey(output.survey_id)
+        for message in outbound.segment_messages(output, survey, state, user, __version__):
+            await send(names.OUTBOUND, user, message)
+        if output.kind == "completed":
+            await send(names.RESPONSES, survey.id, outbound.response_record(output, survey, state, user))
+
+
+async def save(user: str, state: dict, now: int) -> None:
+    """Re-decide, emit the decision if its outcome changed, index the next due time, store."""
+    decision = targeting.decide(state, config, now, user)
+    outcome = targeting.outcome(decision)
+    previous = state.get("decision")
+    before = (previous["eligible"], previous["surveyId"], previous["reason"]) if previous else NO_DECISION
+    record = None
+    if outcome != before:
+        record = targeting.decision_record(decision, user, now)
+        await send(names.ELIGIBILITY, user, record)
+    state["decision"] = {"eligible": outcome[0], "surveyId": outcome[1], "reason": outcome[2],
+                         "eligibleAt": decision.eligible_at}
+    due.schedule(user, _next_due(state, decision))
+    users[user] = state
+
+
+def _next_due(state: dict, decision) -> int | None:
+    deadlines = [t for t in (decision.eligible_at, lifecycle.next_deadline(state)) if t is not None]
+    return min(deadlines) if deadlines else None
+
+
+@users.on_recover
+async def rebuild_due_index() -> None:
+    """After recovery, index the due times of the users this worker holds (one scan)."""
+    count = 0
+    for user, state in users.items():
+        if not state or state.get("aliasOf"):
+            continue
+        decision = state.get("decision") or {}
+        deadlines = [t for t in (decision.get("eligibleAt"), lifecycle.next_deadline(state)) if t is not None]
+        if deadlines:
+            due.schedule(user, min(deadlines))
+            count += 1
+    log.info("due index rebuilt", extra={"users": count})
+
+
+@app.timer(1.0)
+async def send_due_ticks() -> None:
+    for user in due.pop_due(now_ms()):
+        await send(names.USER_COMMANDS, user, {"kind": "tick"})

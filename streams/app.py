@@ -1,0 +1,84 @@
+"""The Faust application: settings, config, topics and tables.
+
+Agents (streams/agents/) and HTTP views (streams/web/) register themselves on `app` when
+imported; `streams.worker` imports them all. Importing this module loads and validates the
+surveys config, so a bad config stops the worker before it joins the group.
+"""
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from . import codecs  # noqa: F401  (registers the orjson codec)
+from . import topics as names
+from .config import load_config
+from .settings import Settings
+
+settings = Settings.from_env()
+config = load_config(settings.config_path)
+topic_names = config.topics
+
+app = faust.App(
+    settings.app_id,
+    broker=settings.broker_url,
+    store=settings.store,
+    datadir=settings.data_dir,
+    topic_partitions=config.project.partitions,
+    processing_guarantee=settings.processing_guarantee,
+    web_bind=settings.web_host,
+    web_host=settings.web_host,
+    web_port=settings.web_port,
+    canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+    consumer_auto_offset_reset="earliest",
+    key_serializer="raw",
+    value_serializer="raw",
+    table_cleanup_interval=30.0,
+    # Flush offsets (and, with exactly_once, commit the transaction) often: outputs of a
+    # widget click should reach the topics in well under a second.
+    broker_commit_every=1000,
+    broker_commit_interval=0.5,
+    web_cors_options=None,
+    autodiscover=False,
+    logging_config=None,
+)
+
+
+def topic(logical: str, **kwargs) -> faust.TopicT:
+    """A Faust topic for a logical name of streams.topics, under its configured physical name."""
+    return app.topic(names_of(logical), key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=config.project.partitions, **kwargs)
+
+
+def names_of(logical: str) -> str:
+    return topic_names[logical]
+
+
+inbound_topics = [names_of(n) for n in names.INBOUND]
+user_channel = app.topic(
+    *(inbound_topics + [names_of(names.LIFECYCLE), names_of(names.USER_COMMANDS)]),
+    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+)
+eligibility_topic = topic(names.ELIGIBILITY)
+outbound_topic = topic(names.OUTBOUND)
+responses_topic = topic(names.RESPONSES)
+scores_topic = topic(names.SCORES)
+deadletter_topic = topic(names.DEADLETTER)
+lifecycle_topic = topic(names.LIFECYCLE)
+user_commands_topic = topic(names.USER_COMMANDS, internal=True)
+segment_topics = {n: topic(n) for n in names.INBOUND}
+
+def json_table(name: str, help: str) -> faust.Table:
+    """A table of str keys (raw UTF-8, so routing hashes them like the producers do) and
+    orjson values. Faust picks serializers from key_type/value_type only, so set them
+    before the changelog topic and the store are first built (both are lazy)."""
+    table = app.Table(name, key_type=str, partitions=config.project.partitions, help=help)
+    table.key_serializer = "raw"
+    table.value_serializer = "orjson"
+    return table
+
+
+users = json_table("users", "Per-user state (streams/state.py).")
+scores = json_table("scores", "Score accumulators per survey per day, key '<surveyId>|<YYYY-MM-DD>'.")
+
+log = logging.getLogger("streams")

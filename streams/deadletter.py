@@ -1,0 +1,21 @@
+"""Dead-letter records (CONTRACT 4.7): what was rejected, why, and where it came from."""
+from __future__ import annotations
+
+from .errors import InvalidInput
+
+PAYLOAD_MAX = 64 * 1024
+
+
+def payload_text(payload: bytes | str | None) -> str:
+    if payload is None:
+        return ""
+    if isinstance(payload, bytes):
+        payload = payload[:PAYLOAD_MAX].decode("utf-8", errors="replace")
+    return payload[:PAYLOAD_MAX]
+
+
+def record(error: InvalidInput, source: dict, payload: bytes | str | None) -> dict:
+    """`source` is {"topic", "partition", "offset"} or {"http": path}."""
+    detail = error.detail if error.field is None else f"{error.detail} (field '{error.field}')"
+    return {"error": error.code, "detail": detail, "field": error.field, "source": source,
+            "payload": payload_text(payload)}

@@ -1,0 +1,190 @@
+"""The survey lifecycle per display (CONTRACT 5.3): widget events in, Viewed / Answered /
+Completed / Dismissed out, and the user's survey history kept up to date.
+
+Pure: the caller passes `now` (epoch ms) and persists the mutated state.
+
+    state["displays"][displayId] = {
+      "surveyId": str,
+      "startedAt": ms,            # earliest event time seen for the display
+      "deadline": ms,             # startedAt + display_timeout_minutes
+      "answers": {questionId: value},   # the latest answer per question
+      "answeredAt": {questionId: ms},
+      "messageIds": [str],        # widget messageIds applied, the last MESSAGE_IDS_MAX
+      "end": None | "completed" | "dismissed" | "expired",
+      "endedAt": ms | None,
+    }
+
+An ended display keeps only surveyId/startedAt/deadline/end/endedAt: it is kept so that
+late events are ignored, and it no longer needs its answers.
+
+Choices where the contract is silent:
+- `submitted` with no answer is Dismissed, not Completed: nothing was answered, so there
+  is no response to record or score (PRODUCT: Dismissed = closed without answering).
+- Event time is the event's `timestamp`, else `now`, and never later than `now`: a
+  widget clock running ahead must not put lastShownAt in the future.
+- A display ends at its deadline (now >= deadline). An event whose time is after the
+  deadline ends the display first (as the timer would have) and is then ignored, so the
+  outcome does not depend on when the timer fires.
+- Completed on timeout is dated at the latest answer: that is when the user responded.
+- An event for an existing display naming another survey is ignored; so is an answer
+  to a question the survey no longer has (the config changed since the bridge checked).
+- At most DISPLAYS_MAX displays are kept: the oldest ended ones are dropped first; when
+  all are open, a new display is refused (its events are ignored) rather than losing
+  an open one. Only a flood of fake displays gets there: each ends within the timeout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Config, Project, Survey
+from .state import DISPLAYS_MAX, new_survey_history
+from .timeutil import MINUTE_MS, parse_iso
+
+VIEWED, ANSWERED, COMPLETED, DISMISSED = "viewed", "answered", "completed", "dismissed"
+EXPIRED = "expired"  # an end state, not an output: a display timed out with no answer
+MESSAGE_IDS_MAX = 32
+
+
+@dataclass(frozen=True)
+class Output:
+    """One lifecycle event to publish (CONTRACT 4.4 / 4.5 are built from it)."""
+
+    kind: str  # viewed | answered | completed | dismissed
+    survey_id: str
+    display_id: str
+    at: int  # epoch ms
+    question_id: str | None = None  # answered
+    value: Any = None  # answered
+    answers: dict | None = None  # completed: question id -> latest value
+    source_message_id: str | None = None  # the widget messageId; None for a timeout
+
+
+def _event_time(event: dict, now: int) -> int:
+    parsed = parse_iso(event.get("timestamp"))
+    return now if parsed is None else min(parsed, now)
+
+
+def _history(state: dict, survey_id: str) -> dict:
+    return state.setdefault("surveys", {}).setdefault(survey_id, new_survey_history())
+
+
+def _latest(current: int | None, at: int) -> int:
+    # Out-of-order arrival must not roll a time back.
+    return at if current is None else max(current, at)
+
+
+def _record_viewed(state: dict, survey_id: str, at: int) -> None:
+    history = _history(state, survey_id)
+    history["displays"] += 1
+    history["displaysSinceResponse"] += 1
+    history["lastShownAt"] = _latest(history["lastShownAt"], at)
+    state["lastSurveyShownAt"] = _latest(state.get("lastSurveyShownAt"), at)
+
+
+def _record_end(state: dict, survey_id: str, kind: str, at: int) -> None:
+    history = _history(state, survey_id)
+    if kind == COMPLETED:
+        history["responses"] += 1
+        history["displaysSinceResponse"] = 0
+        history["lastRespondedAt"] = _latest(history["lastRespondedAt"], at)
+    elif kind == DISMISSED:
+        history["lastDismissedAt"] = _latest(history["lastDismissedAt"], at)
+
+
+def _end(state: dict, display_id: str, display: dict, kind: str, at: int,
+         source_message_id: str | None) -> list[Output]:
+    """Close the display as `kind`; returns its output (none for EXPIRED)."""
+    answers = display["answers"]
+    for key in ("answers", "answeredAt", "messageIds"):
+        del display[key]
+    display["end"], display["endedAt"] = kind, at
+    if kind == EXPIRED:
+        return []
+    _record_end(state, display["surveyId"], kind, at)
+    return [Output(kind, display["surveyId"], display_id, at,
+                   answers=dict(answers) if kind == COMPLETED else None,
+                   source_message_id=source_message_id)]
+
+
+def _time_out(state: dict, display_id: str, display: dict) -> list[Output]:
+    if display["answers"]:
+        return _end(state, display_id, display, COMPLETED, max(display["answeredAt"].values()), None)
+    return _end(state, display_id, display, EXPIRED, display["deadline"], None)
+
+
+def _make_room(displays: dict) -> bool:
+    """Drop the oldest ended displays until one more fits; False if all are open."""
+    while len(displays) >= DISPLAYS_MAX:
+        ended = [(d["endedAt"], key) for key, d in displays.items() if d["end"] is not None]
+        if not ended:
+            return False
+        del displays[min(ended)[1]]
+    return True
+
+
+def apply_event(state: dict, event: dict, survey: Survey, project: Project, now: int) -> list[Output]:
+    """Apply one validated widget event; returns the lifecycle events it causes, in order."""
+    display_id, message_id, kind = event["displayId"], event.get("messageId"), event["type"]
+    at = _event_time(event, now)
+    displays = state.setdefault("displays", {})
+    display = displays.get(display_id)
+    outputs: list[Output] = []
+
+    if display is None:
+        if not _make_room(displays):
+            return []
+        display = displays[display_id] = {
+            "surveyId": survey.id, "startedAt": at,
+            "deadline": at + round(project.display_timeout_minutes * MINUTE_MS),
+            "answers": {}, "answeredAt": {}, "messageIds": [], "end": None, "endedAt": None,
+        }
+        # Whatever the first event is, the survey was on screen.
+        _record_viewed(state, survey.id, at)
+        outputs.append(Output(VIEWED, survey.id, display_id, at, source_message_id=message_id))
+    else:
+        if display["end"] is not None or display["surveyId"] != survey.id:
+            return []
+        if message_id is not None and message_id in display["messageIds"]:
+            return []
+        if at > display["deadline"]:
+            return _time_out(state, display_id, display)
+        if at < display["startedAt"]:  # a late `shown`, say: the display began earlier
+            display["deadline"] -= display["startedAt"] - at
+            display["startedAt"] = at
+
+    if message_id is not None:
+        display["messageIds"] = (display["messageIds"] + [message_id])[-MESSAGE_IDS_MAX:]
+
+    if kind == "answered":
+        question_id = event.get("questionId")
+        if survey.question(question_id) is not None:
+            value = event.get("value")
+            if at >= display["answeredAt"].get(question_id, at):
+                display["answers"][question_id] = value
+                display["answeredAt"][question_id] = at
+            outputs.append(Output(ANSWERED, survey.id, display_id, at, question_id=question_id,
+                                  value=value, source_message_id=message_id))
+    elif kind in ("closed", "submitted"):
+        outcome = COMPLETED if display["answers"] else DISMISSED
+        outputs.extend(_end(state, display_id, display, outcome, at, message_id))
+    return outputs
+
+
+def expire_displays(state: dict, config: Config, now: int) -> list[Output]:
+    """End every open display whose deadline is at or before `now`, earliest first.
+
+    `config` is not consulted for the timeout: the deadline was fixed when the display
+    began, so a config reload does not move it.
+    """
+    due = sorted((display["deadline"], display_id) for display_id, display in state.get("displays", {}).items()
+                 if display["end"] is None and display["deadline"] <= now)
+    outputs: list[Output] = []
+    for _, display_id in due:
+        outputs.extend(_time_out(state, display_id, state["displays"][display_id]))
+    return outputs
+
+
+def next_deadline(state: dict) -> int | None:
+    """The earliest deadline of an open display, for the caller's timer; None if none is open."""
+    return min((d["deadline"] for d in state.get("displays", {}).values() if d["end"] is None), default=None)

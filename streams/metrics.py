@@ -1,0 +1,49 @@
+"""Counters for `GET /metrics` (Prometheus text exposition format)."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+_HELP = {
+    "survey_streams_messages_in_total": "Messages read, per topic.",
+    "survey_streams_messages_out_total": "Messages produced, per topic.",
+    "survey_streams_deadlettered_total": "Inputs rejected to the dead letter, per source topic or HTTP path and code.",
+    "survey_streams_duplicates_skipped_total": "Inputs skipped as duplicate messageIds, per topic.",
+    "survey_streams_processed_total": "Inputs that were applied to state, per topic.",
+    "survey_streams_forwarded_total": "Messages delivered to Segment by the forwarder.",
+    "survey_streams_forward_failures_total": "Failed attempts to deliver a batch to Segment.",
+    "survey_streams_http_requests_total": "HTTP requests, per path pattern and status.",
+}
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._counters: dict = defaultdict(float)
+
+    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
+        self._counters[(name, tuple(sorted(labels.items())))] += amount
+
+    def value(self, name: str, **labels: str) -> float:
+        return self._counters.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def total(self, name: str) -> float:
+        return sum(v for (n, _), v in self._counters.items() if n == name)
+
+    def render(self) -> str:
+        lines = []
+        by_name: dict = defaultdict(list)
+        for (name, labels), value in sorted(self._counters.items()):
+            by_name[name].append((labels, value))
+        for name in sorted(set(_HELP) | set(by_name)):
+            lines.append(f"# HELP {name} {_HELP.get(name, name)}")
+            lines.append(f"# TYPE {name} counter")
+            for labels, value in by_name.get(name, []):
+                label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+registry = Registry()

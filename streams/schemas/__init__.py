@@ -1,0 +1,1 @@
+"""Schemas of the messages survey-streams reads (CONTRACT section 4)."""

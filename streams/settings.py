@@ -1,0 +1,56 @@
+"""Process settings from the environment (CONTRACT section 2)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _keys(value: str) -> frozenset:
+    return frozenset(k.strip() for k in value.split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    config_path: str = "config/surveys.yaml"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str = "var/"
+    write_keys: frozenset = frozenset()
+    widget_key: str = ""
+    secure_secret: str = ""
+    admin_key: str = ""
+    segment_write_key: str = ""
+    segment_host: str = "https://api.segment.io"
+    # Not in the contract: knobs for running several isolated apps on one cluster (tests,
+    # benchmarks) and for the store and guarantee; the defaults are what users get.
+    app_id: str = "survey-streams"
+    store: str = "rocksdb://"
+    processing_guarantee: str = "at_least_once"
+    log_level: str = "WARN"
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or d.bootstrap_servers,
+            config_path=env.get("STREAMS_CONFIG") or d.config_path,
+            web_host=env.get("STREAMS_WEB_HOST") or d.web_host,
+            web_port=int(env.get("STREAMS_WEB_PORT") or d.web_port),
+            data_dir=env.get("STREAMS_DATA_DIR") or d.data_dir,
+            write_keys=_keys(env.get("STREAMS_WRITE_KEYS", "")),
+            widget_key=env.get("STREAMS_WIDGET_KEY", ""),
+            secure_secret=env.get("STREAMS_SECURE_SECRET", ""),
+            admin_key=env.get("STREAMS_ADMIN_KEY", ""),
+            segment_write_key=env.get("SEGMENT_WRITE_KEY", ""),
+            segment_host=env.get("SEGMENT_HOST") or d.segment_host,
+            app_id=env.get("STREAMS_APP_ID") or d.app_id,
+            store=env.get("STREAMS_STORE") or d.store,
+            processing_guarantee=env.get("STREAMS_PROCESSING_GUARANTEE") or d.processing_guarantee,
+            log_level=env.get("STREAMS_LOG_LEVEL") or d.log_level,
+        )
+
+    @property
+    def broker_url(self) -> str:
+        return ";".join(f"kafka://{h.strip()}" for h in self.bootstrap_servers.split(",") if h.strip())

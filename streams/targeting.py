@@ -1,0 +1,307 @@
+"""Which survey a user should see now, and why (CONTRACT 4.3, 5.2, 5.4, 6).
+
+Pure: user state (streams.state, instants in epoch ms), the typed config and `now` in,
+a `Decision` out. No clock, no I/O, so the worker, the timer, the HTTP bridge and the
+tests all get the same answer for the same inputs.
+
+Per survey every rule is evaluated (explain shows them all); the reason is the first
+failing rule in contract order. When every failing rule is one that time alone lifts,
+`eligible_at` is the first instant at which all of them pass, confirmed by deciding again
+at that instant (the survey's window or the trigger's window may have closed by then).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Union
+
+from . import filters
+from .config import Config, Survey
+from .timeutil import DAY_MS, HOUR_MS, iso
+
+RULES = (
+    "survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",
+    "awaiting_trigger", "max_displays_reached", "recently_responded", "recently_dismissed",
+    "recently_displayed", "global_wait",
+)
+ELIGIBLE = "eligible"
+SAMPLE_BUCKETS = 10_000  # sample_percent has two decimals of resolution
+
+_NO_HISTORY: dict = {}
+
+
+@dataclass(frozen=True)
+class SurveyVerdict:
+    survey_id: str
+    eligible: bool
+    reason: str
+    eligible_at: int | None  # None when eligible now, or when time alone will not do it
+    outcomes: tuple = field(repr=False, compare=False)  # (passed, unblock, detail) in RULES order
+
+    @property
+    def rules(self) -> list[dict]:
+        """Every rule's verdict, {"rule", "passed", "detail"}, in RULES order."""
+        return [{"rule": name, "passed": passed, "detail": detail if isinstance(detail, str) else detail()}
+                for name, (passed, _, detail) in zip(RULES, self.outcomes)]
+
+
+@dataclass(frozen=True)
+class Decision:
+    eligible: bool
+    survey: Survey | None
+    reason: str
+    eligible_at: int | None  # earliest over all surveys; None when eligible
+    verdicts: tuple[SurveyVerdict, ...]  # one per configured survey, in file order
+
+
+def sample_bucket(survey_id: str, user_id: str) -> int:
+    """A user's sticky bucket for a survey in [0, SAMPLE_BUCKETS): the same on every machine."""
+    digest = hashlib.sha256(f"{survey_id}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % SAMPLE_BUCKETS
+
+
+class _User:
+    """The parts of a user's state every survey's rules read, looked up once per decision."""
+
+    __slots__ = ("user_id", "identified", "traits", "base_name", "base", "triggers", "history",
+                 "latest_shown", "runner_up_shown")
+
+    def __init__(self, state: dict | None, user_id: str | None):
+        state = state or _NO_HISTORY
+        self.user_id = user_id if user_id is not None else state.get("userId")
+        self.identified = bool(state.get("identified"))
+        self.traits = state.get("traits") or _NO_HISTORY
+        created_at = state.get("createdAt")
+        self.base_name, self.base = ("createdAt", created_at) if created_at is not None else ("firstSeen", state.get("firstSeen"))
+        self.triggers = state.get("triggers") or _NO_HISTORY
+        self.history = state.get("surveys") or _NO_HISTORY
+        # The two most recent displays of distinct surveys: enough to find, for any survey,
+        # the latest display of another one (global wait) without a pass per survey.
+        latest = runner_up = (None, None)
+        for survey_id, history in self.history.items():
+            shown = history.get("lastShownAt") if history else None
+            if shown is None:
+                continue
+            if latest[0] is None or shown > latest[0]:
+                latest, runner_up = (shown, survey_id), latest
+            elif runner_up[0] is None or shown > runner_up[0]:
+                runner_up = (shown, survey_id)
+        self.latest_shown, self.runner_up_shown = latest, runner_up
+
+    def latest_other_shown(self, survey_id: str) -> tuple[int | None, str | None]:
+        return self.runner_up_shown if self.latest_shown[1] == survey_id else self.latest_shown
+
+
+def _days(ms: float) -> str:
+    return f"{round(ms / DAY_MS, 1):g}"
+
+
+def _ms(amount: float, unit_ms: int) -> int:
+    return round(amount * unit_ms)
+
+
+# A rule's outcome: (passed, unblock, detail). `unblock` is, for a failing rule that time
+# alone lifts, the first instant it passes; None otherwise (and ignored when passing).
+# `detail` is a string, or a function making it: decide() runs after every event, and
+# only explain reads details, so the costly ones (dates to ISO) are made on demand.
+Detail = Union[str, Callable[[], str]]
+Outcome = tuple[bool, Optional[int], Detail]
+
+
+def _window(survey: Survey, now: int) -> Outcome:
+    starts, ends = survey.starts_at, survey.ends_at
+    if not survey.active:
+        return False, None, "active is false"
+    if ends is not None and now >= ends:
+        return False, None, lambda: f"ended at {iso(ends)}"
+    if starts is not None and now < starts:
+        return False, starts, lambda: f"starts at {iso(starts)}"
+    if starts is None and ends is None:
+        return True, None, "active, no date window"
+    return True, None, lambda: f"active from {iso(starts) or 'the start'} until {iso(ends) or 'no end'}"
+
+
+def _identified(user: _User) -> Outcome:
+    if user.identified:
+        return True, None, "identify received"
+    return False, None, "no identify received for this user"
+
+
+def _traits(survey: Survey, user: _User, now: int) -> Outcome:
+    trait_filters = survey.targeting.traits
+    if not trait_filters:
+        return True, None, "no trait filters"
+    failing, unblocks = [], []
+    for f in trait_filters:
+        value = user.traits.get(f.name)
+        present = value is not None
+        if not filters.evaluate(f, present, value, now):
+            failing.append((f, present, value))
+            unblocks.append(filters.unblock_at(f, present, value, now))
+    if not failing:
+        return True, None, lambda: f"all {len(trait_filters)} trait filters hold"
+    unblock = None if None in unblocks else max(unblocks)
+    return False, unblock, lambda: "; ".join(
+        f"{filters.describe(f)} fails ({f.name} is {value!r})" if present else f"{filters.describe(f)} fails ({f.name} missing)"
+        for f, present, value in failing)
+
+
+def _sampled(survey: Survey, user: _User) -> Outcome:
+    percent = survey.targeting.sample_percent
+    if percent >= 100:
+        return True, None, "sample_percent 100"
+    if user.user_id is None:
+        return False, None, lambda: f"sample_percent {percent:g}, no userId to sample"
+    bucket, cutoff = sample_bucket(survey.id, user.user_id), percent * SAMPLE_BUCKETS / 100
+    passed = bucket < cutoff
+    return passed, None, lambda: f"bucket {bucket} of {SAMPLE_BUCKETS}, {'within' if passed else 'outside'} the first {cutoff:g}"
+
+
+def _account_age(survey: Survey, user: _User, now: int) -> Outcome:
+    needed_days, base, base_name = survey.targeting.min_days_since_signup, user.base, user.base_name
+    if base is None:
+        return False, None, "no createdAt nor firstSeen"
+    age, needed = now - base, _ms(needed_days, DAY_MS)
+    passed = age >= needed
+    return passed, None if passed else base + needed, \
+        lambda: f"{base_name} {iso(base)} is {_days(age)} days old, needs {needed_days:g}"
+
+
+def _trigger(survey: Survey, user: _User, now: int) -> Outcome:
+    trigger = survey.targeting.trigger
+    if trigger is None:
+        return True, None, "no trigger configured"
+    seen = user.triggers.get(survey.id) or _NO_HISTORY
+    count, last, within = seen.get("count") or 0, seen.get("last"), trigger.within_days
+    if count < trigger.min_count or within is None:
+        return count >= trigger.min_count, None, lambda: f"{trigger.event} seen {count} times, needs {trigger.min_count}"
+    if last is None:
+        return False, None, lambda: f"{trigger.event} has no last time, needs within {within:g} days"
+    passed = now - last <= _ms(within, DAY_MS)
+    return passed, None, lambda: f"{trigger.event} seen {count} times, last {_days(now - last)} days ago, needs within {within:g}"
+
+
+def _displays(survey: Survey, history: dict) -> Outcome:
+    shown, cap = history.get("displaysSinceResponse") or 0, survey.targeting.max_displays
+    return shown < cap, None, lambda: f"{shown} displays without a response, max {cap}"
+
+
+def _wait(what: str, since: int | None, amount: float, unit: str, unit_ms: int, now: int) -> Outcome:
+    """A wait of `amount` units after the instant `since`; lifted by time alone."""
+    if since is None:
+        return True, None, f"no {what}"
+    until = since + _ms(amount, unit_ms)
+    if now < until:
+        return False, until, lambda: f"{what} at {iso(since)}, waits {amount:g} {unit} until {iso(until)}"
+    return True, None, lambda: f"{what} at {iso(since)}, {amount:g} {unit} passed"
+
+
+def _ignored_display(history: dict) -> int | None:
+    """lastShownAt when the last display got neither a response nor a dismissal."""
+    shown = history.get("lastShownAt")
+    if shown is None:
+        return None
+    for later in (history.get("lastRespondedAt"), history.get("lastDismissedAt")):
+        if later is not None and later >= shown:
+            return None
+    return shown
+
+
+def _global_wait(survey: Survey, user: _User, recontact_days: float, now: int) -> Outcome:
+    shown, other_id = user.latest_other_shown(survey.id)
+    return _wait(f"survey {other_id} shown" if other_id else "other survey shown",
+                 shown, recontact_days, "days", DAY_MS, now)
+
+
+def _outcomes(survey: Survey, user: _User, recontact_days: float, now: int) -> Iterator[Outcome]:
+    """Every rule's outcome, in RULES order; lazily, so a yes/no check can stop early."""
+    targeting = survey.targeting
+    history = user.history.get(survey.id) or _NO_HISTORY
+    yield _window(survey, now)
+    yield _identified(user)
+    yield _traits(survey, user, now)
+    yield _sampled(survey, user)
+    yield _account_age(survey, user, now)
+    yield _trigger(survey, user, now)
+    yield _displays(survey, history)
+    yield _wait("response", history.get("lastRespondedAt"), targeting.recontact_after_response_days, "days", DAY_MS, now)
+    yield _wait("dismissal", history.get("lastDismissedAt"), targeting.recontact_after_dismissal_days, "days", DAY_MS, now)
+    yield _wait("ignored display", _ignored_display(history), targeting.redisplay_after_hours, "hours", HOUR_MS, now)
+    yield _global_wait(survey, user, recontact_days, now)
+
+
+def _verdict(survey: Survey, user: _User, recontact_days: float, now: int) -> SurveyVerdict:
+    outcomes = tuple(_outcomes(survey, user, recontact_days, now))
+    failing = [(name, unblock) for name, (passed, unblock, _) in zip(RULES, outcomes) if not passed]
+    if not failing:
+        return SurveyVerdict(survey.id, True, ELIGIBLE, None, outcomes)
+    eligible_at = None
+    unblocks = [unblock for _, unblock in failing]
+    if None not in unblocks:
+        candidate = max(unblocks)
+        # Rules lifted by time stay lifted, but the survey window and the trigger window
+        # close with time: the candidate holds only if the survey passes everything then.
+        if all(passed for passed, _, _ in _outcomes(survey, user, recontact_days, candidate)):
+            eligible_at = candidate
+    return SurveyVerdict(survey.id, False, failing[0][0], eligible_at, outcomes)
+
+
+def _rank(survey: Survey) -> tuple[int, int]:
+    return -survey.priority, survey.order
+
+
+def decide(state: dict | None, config: Config, now: int, user_id: str | None = None) -> Decision:
+    """The decision for one user at `now`; `user_id` defaults to state["userId"]."""
+    user = _User(state, user_id)
+    recontact_days = config.project.recontact_days
+    verdicts = tuple(_verdict(survey, user, recontact_days, now) for survey in config.surveys)
+    eligible = [survey for survey, verdict in zip(config.surveys, verdicts) if verdict.eligible]
+    if eligible:
+        return Decision(True, min(eligible, key=_rank), ELIGIBLE, None, verdicts)
+    eligible_at = min((v.eligible_at for v in verdicts if v.eligible_at is not None), default=None)
+    if not user.identified:
+        # CONTRACT 5.2: an unknown user reads not_identified, whatever the surveys' windows.
+        reason = "not_identified"
+    else:
+        active = [(survey, verdict) for survey, verdict in zip(config.surveys, verdicts) if survey.active]
+        reason = min(active, key=lambda pair: _rank(pair[0]))[1].reason if active else "survey_inactive"
+    return Decision(False, None, reason, eligible_at, verdicts)
+
+
+def outcome(decision: Decision) -> tuple[bool, str | None, str]:
+    """What a decision change is detected on (CONTRACT 4.3): (eligible, surveyId, reason)."""
+    return decision.eligible, decision.survey.id if decision.survey else None, decision.reason
+
+
+def decision_record(decision: Decision, user_id: str | None, now: int) -> dict:
+    """The `surveys.eligibility` message (CONTRACT 4.3)."""
+    return {
+        "userId": user_id,
+        "eligible": decision.eligible,
+        "surveyId": decision.survey.id if decision.survey else None,
+        "reason": decision.reason,
+        "eligibleAt": iso(decision.eligible_at),
+        "decidedAt": iso(now),
+    }
+
+
+def eligibility_response(decision: Decision, user_id: str | None, now: int) -> dict:
+    """The body of `GET /v1/eligibility/{userId}` (CONTRACT 5.2): the survey itself, not its id."""
+    body = decision_record(decision, user_id, now)
+    del body["surveyId"]
+    body["survey"] = decision.survey.public() if decision.survey else None
+    return body
+
+
+def explain_record(decision: Decision, user_id: str | None, now: int) -> dict:
+    """The body of `GET /v1/users/{userId}/explain` (CONTRACT 5.4)."""
+    return {
+        "userId": user_id,
+        "now": iso(now),
+        "decision": decision_record(decision, user_id, now),
+        "surveys": [
+            {"surveyId": v.survey_id, "eligible": v.eligible, "reason": v.reason,
+             "eligibleAt": iso(v.eligible_at), "rules": v.rules}
+            for v in decision.verdicts
+        ],
+    }

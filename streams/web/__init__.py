@@ -1,0 +1,1 @@
+"""The HTTP bridge every worker serves (CONTRACT section 5)."""
