@@ -1,0 +1,43 @@
+# survey-streams: every target does its own set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: help install jars test unit demo bench browser-deps clean
+
+help:
+	@echo "make demo   - local Kafka + worker + sample Segment stream + widget sessions + report"
+	@echo "make test   - the whole suite against a real Kafka broker it starts"
+	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Resolve the Kafka jars (cached under ~/.cache/survey-streams) with mvn.
+jars: install
+	$(BIN)/python -c "from streams.localkafka import resolve_jars; resolve_jars()"
+
+# Headless Chromium for the browser test (Debian's package; no browser download).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install jars browser-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit: install
+	$(BIN)/python -m pytest -q tests/unit tests/agents
+
+demo: install jars
+	$(BIN)/python -m streams.demo
+
+bench: install jars
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf var test-output .pytest_cache

@@ -1,0 +1,57 @@
+"""Shared fixtures. The integration tests run against a real Kafka broker that this
+session starts (or the one named by TEST_KAFKA_BOOTSTRAP)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# The in-process app (agent tests with test_context) uses the memory store; integration
+# workers are subprocesses with their own environment.
+os.environ.setdefault("STREAMS_STORE", "memory://")
+os.environ.setdefault("STREAMS_DATA_DIR", tempfile.mkdtemp(prefix="streams-test-data-"))
+
+from tests.harness import Worker, free_port  # noqa: E402
+
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap():
+    existing = os.environ.get("TEST_KAFKA_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    from streams import localkafka
+
+    directory = Path(tempfile.mkdtemp(prefix="streams-test-kafka-"))
+    address = localkafka.up(free_port(), free_port(), directory)
+    try:
+        yield address
+    finally:
+        localkafka.down(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def start_worker(kafka_bootstrap, tmp_path):
+    """Start workers with a config (dict) and env; all are stopped after the test."""
+    workers = []
+
+    def start(config: dict | None = None, env: dict | None = None, **kwargs) -> Worker:
+        worker = Worker(kafka_bootstrap, tmp_path / f"worker{len(workers)}", config, env, **kwargs)
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT

@@ -1,0 +1,194 @@
+"""Test harness: a real Kafka broker for the session and survey-streams workers as processes.
+
+Each worker gets its own app id and its own topic names (through the config's `topics:`
+renames), so tests that share the broker never see each other's messages.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams import topics as names
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10.0):
+    """(status, parsed JSON or text) for a request; never raises on HTTP errors."""
+    data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, payload = error.code, error.read()
+    try:
+        return status, orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return status, payload.decode(errors="replace")
+
+
+def basic_auth(write_key: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
+
+
+class Worker:
+    """One `python -m streams worker` process with isolated topics."""
+
+    def __init__(self, bootstrap: str, workdir: Path, config: dict | None = None, env: dict | None = None,
+                 name: str | None = None, topic_prefix: str | None = None, port: int | None = None):
+        self.bootstrap = bootstrap
+        self.name = name or f"t{uuid.uuid4().hex[:8]}"
+        self.prefix = topic_prefix or self.name
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        document = config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
+        document = dict(document)
+        document["topics"] = {logical: self.topic(logical) for logical in names.ALL}
+        self.config_path = self.workdir / "surveys.yaml"
+        self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "STREAMS_CONFIG": str(self.config_path),
+            "STREAMS_WEB_PORT": str(self.port),
+            "STREAMS_DATA_DIR": str(self.workdir / "data"),
+            "STREAMS_APP_ID": f"survey-streams-{self.prefix}",
+            "STREAMS_WRITE_KEYS": "test-write-key",
+            "STREAMS_ADMIN_KEY": "test-admin-key",
+            "STREAMS_LOG_LEVEL": "INFO",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "worker.log"
+        self._producer: KafkaProducer | None = None
+
+    def topic(self, logical: str) -> str:
+        return f"{self.prefix}.{logical}"
+
+    def start(self, timeout_s: float = 90.0) -> "Worker":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "streams", "worker"], cwd=REPO, env=self.env,
+                                     stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                status, _ = http("GET", f"{self.url}/health", timeout=2)
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not ready within {timeout_s}s:\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and http("GET", f"{self.url}/health")[0] == 200
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    # Kafka helpers -------------------------------------------------------------------
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        return self._producer
+
+    def produce(self, logical: str, value, key: str | None = None) -> None:
+        """Put a value on a topic: bytes as they are (for malformed input), else JSON."""
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        self.producer.send(self.topic(logical), key=key.encode() if key is not None else None, value=raw)
+        self.producer.flush()
+
+    def read(self, logical: str, count: int | None = None, timeout_s: float = 30.0, where=None) -> list:
+        """Records (key, decoded value) of a topic from the beginning, until `count` match or timeout."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                 isolation_level="read_committed", consumer_timeout_ms=500)
+        try:
+            topic = self.topic(logical)
+            partitions = consumer.partitions_for_topic(topic) or set()
+            deadline = time.monotonic() + timeout_s
+            while not partitions and time.monotonic() < deadline:
+                time.sleep(0.2)
+                partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            found = []
+            while time.monotonic() < deadline:
+                for message in consumer:
+                    value = orjson.loads(message.value)
+                    if where is None or where(value):
+                        found.append((message.key.decode() if message.key else None, value))
+                if count is not None and len(found) >= count:
+                    break
+                if count is None:
+                    break
+            return found
+        finally:
+            consumer.close()
+
+    # HTTP helpers --------------------------------------------------------------------
+    def post(self, path: str, body, headers: dict | None = None):
+        return http("POST", self.url + path, body, {"Content-Type": "application/json", **(headers or {})})
+
+    def get(self, path: str, headers: dict | None = None):
+        return http("GET", self.url + path, None, headers)
+
+    def ingest(self, kind: str, body):
+        return self.post(f"/v1/{kind}", body, basic_auth("test-write-key"))
+
+    def user(self, user_id: str):
+        return self.get(f"/v1/users/{user_id}", {"Authorization": "Bearer test-admin-key"})
+
+    def wait_for(self, check, timeout_s: float = 30.0, interval_s: float = 0.3):
+        """Poll `check()` until it returns a truthy value; returns it or the last value."""
+        deadline = time.monotonic() + timeout_s
+        result = None
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(interval_s)
+        return result
