@@ -18,8 +18,8 @@ An ended display keeps only surveyId/startedAt/deadline/end/endedAt: it is kept 
 late events are ignored, and it no longer needs its answers.
 
 Choices where the contract is silent:
-- `submitted` with no answer is Dismissed, not Completed: nothing was answered, so there
-  is no response to record or score (PRODUCT: Dismissed = closed without answering).
+- `submitted` is Completed even with no answer (CONTRACT 5.3 names no condition for it);
+  such a response has a null score and is left out of the scores.
 - Event time is the event's `timestamp`, else `now`, and never later than `now`: a
   widget clock running ahead must not put lastShownAt in the future.
 - A display ends at its deadline (now >= deadline). An event whose time is after the
@@ -166,7 +166,7 @@ def apply_event(state: dict, event: dict, survey: Survey, project: Project, now:
             outputs.append(Output(ANSWERED, survey.id, display_id, at, question_id=question_id,
                                   value=value, source_message_id=message_id))
     elif kind in ("closed", "submitted"):
-        outcome = COMPLETED if display["answers"] else DISMISSED
+        outcome = COMPLETED if kind == "submitted" or display["answers"] else DISMISSED
         outputs.extend(_end(state, display_id, display, outcome, at, message_id))
     return outputs
 
