@@ -22,7 +22,7 @@ def create_topics(bootstrap: str, config: Config, *, quiet: bool = False) -> lis
         brokers = len(admin.describe_cluster().get("brokers", [])) or 1
         replication = min(3, brokers)
         wanted = {config.topics[logical]: logical for logical in names.ALL}
-        existing = {t["topic"]: len(t["partitions"]) for t in admin.describe_topics(list(set(wanted) & set(admin.list_topics())))}
+        existing = {t.get("name", t.get("topic")): len(t["partitions"]) for t in admin.describe_topics(list(set(wanted) & set(admin.list_topics())))}
         missing = [name for name in wanted if name not in existing]
         if missing:
             try:

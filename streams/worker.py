@@ -1,7 +1,6 @@
 """`python -m streams worker`: one Faust worker with its HTTP bridge."""
 from __future__ import annotations
 
-import logging
 import sys
 
 
@@ -17,11 +16,12 @@ def run() -> int:
     from faust.worker import Worker
 
     app_module = load_app()
+    from . import logs
     from .admin import create_topics
 
     create_topics(app_module.settings.bootstrap_servers, app_module.config, quiet=True)
     level = app_module.settings.log_level.upper()
-    logging.getLogger("streams").setLevel(level)
+    logs.setup(level)
     worker = Worker(app_module.app, loglevel=level, quiet=True, console_port=None)
     print(f"survey-streams worker: broker {app_module.settings.bootstrap_servers}, "
           f"bridge {app_module.app.conf.canonical_url}, config {app_module.config.path}", file=sys.stderr, flush=True)
