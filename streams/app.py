@@ -68,14 +68,18 @@ lifecycle_topic = topic(names.LIFECYCLE)
 user_commands_topic = topic(names.USER_COMMANDS, internal=True)
 segment_topics = {n: topic(n) for n in names.INBOUND}
 
+class JsonTable(faust.Table):
+    """A table of str keys stored raw (UTF-8, so routing hashes a key as the producers do)
+    and orjson values. Faust derives serializers from key_type/value_type in __init__ and
+    builds the changelog topic from them, so the choice must be made there."""
+
+    def _serializer_from_type(self, typ):
+        return "raw" if typ is str else "orjson"
+
+
 def json_table(name: str, help: str) -> faust.Table:
-    """A table of str keys (raw UTF-8, so routing hashes them like the producers do) and
-    orjson values. Faust picks serializers from key_type/value_type only, so set them
-    before the changelog topic and the store are first built (both are lazy)."""
-    table = app.Table(name, key_type=str, partitions=config.project.partitions, help=help)
-    table.key_serializer = "raw"
-    table.value_serializer = "orjson"
-    return table
+    return app.tables.add(JsonTable(app, name=name, key_type=str, beacon=app.tables.beacon,
+                                    partitions=config.project.partitions, help=help))
 
 
 users = json_table("users", "Per-user state (streams/state.py).")
