@@ -24,8 +24,12 @@ jars: install
 	$(BIN)/python -c "from streams.localkafka import resolve_jars; resolve_jars()"
 
 # Headless Chromium for the browser test (Debian's package; no browser download).
+# Needs root (or sudo) and apt; the browser test skips, saying so, when Chromium is absent.
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: install jars browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import orjson
+from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
+from aiohttp.web_protocol import RequestPayloadError
 from faust.web import Request, Response, View
 
 from .. import ingestion, targeting, topics as names
@@ -58,6 +60,28 @@ class BridgeView(View):
         return bool(settings.admin_key) and header.startswith("Bearer ") and _same(header[7:].strip(), settings.admin_key)
 
 
+WIDGET_JS = (STATIC / "widget.js").read_bytes()
+EXAMPLE_HTML = (STATIC / "example.html").read_bytes()
+
+
+@app.page("/widget.js")
+class WidgetScript(BridgeView):
+    """The reference widget, loadable from any site (CORS) and cached briefly."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(WIDGET_JS, headers={**CORS, "Content-Type": "application/javascript; charset=utf-8",
+                                              "Cache-Control": "public, max-age=300"})
+
+
+@app.page("/example")
+class WidgetExample(BridgeView):
+    """An example page running the widget for ?userId=...&widgetKey=...&userHash=..."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(EXAMPLE_HTML, headers={"Content-Type": "text/html; charset=utf-8",
+                                                 "Cache-Control": "no-cache"})
+
+
 @app.page("/health")
 class Health(BridgeView):
     path_label = "/health"
@@ -87,7 +111,16 @@ class Ingest(BridgeView):
             return self.refuse(401, "unauthorized", "a valid write key is required (HTTP Basic auth, key as user name)")
         limit = ingestion.MAX_BATCH_BYTES if kind == "batch" else ingestion.MAX_MESSAGE_BYTES
         try:
-            body = ingestion.decompress(await request.read(), request.headers.get("Content-Encoding"), limit)
+            raw = await request.read()
+        except HTTPRequestEntityTooLarge:  # aiohttp's own cap (client_max_size), after inflating
+            return self.refuse(413, "too_large", "body is over the request size limit", "body")
+        except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
+            return self.refuse(400, "invalid_json", f"body cannot be decoded: {exc}", "body")
+        try:
+            # aiohttp already undoes Content-Encoding (auto_decompress): inflate only a body that
+            # is still gzip (a JSON body never starts with the gzip magic bytes).
+            encoding = request.headers.get("Content-Encoding") if raw[:2] == b"\x1f\x8b" else None
+            body = ingestion.decompress(raw, encoding, limit)
             accepted, rejected = ingestion.unpack(kind, body, iso(now_ms()))
         except ingestion.TooLarge as error:
             return self.refuse(413, error.code, error.detail, error.field)
