@@ -51,6 +51,8 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
         data = inflater.decompress(body, limit + 1)
     except (zlib.error, gzip.BadGzipFile) as exc:
         raise InvalidInput(INVALID_JSON, "body", None, f"body is not valid gzip: {exc}") from None
+    if not inflater.eof and len(data) <= limit:  # input ended before the gzip trailer (CRC)
+        raise InvalidInput(INVALID_JSON, "body", None, "body is truncated gzip")
     return data
 
 

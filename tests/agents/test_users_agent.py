@@ -1,0 +1,328 @@
+"""The user processor (streams/agents/users.py) under Faust's `agent.test_context()`.
+
+No broker: tests/conftest.py sets STREAMS_STORE=memory:// before streams.app is imported,
+so the `users` table lives in memory and its changelog sends are only buffered. Outputs
+are captured by replacing `send` (in the agent and in emit, which dead_letter uses).
+
+test_context() notes (faust-streaming): the wrapper reads from a fresh in-memory channel
+and stamps each message with the topic of `original_channel`; the agent's channel names
+several topics, which makes that "<internal>", so each test points `original_channel`
+at the one topic it plays. `put(wait=True)` returns once the wrapper's stream processor
+saw the value, i.e. before the agent body handled it, so tests wait for an effect.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+
+import orjson
+import pytest
+
+from streams import topics as names
+from streams.agents import emit
+from streams.agents import users as users_agent
+from streams.app import app, segment_topics, user_commands_topic, users
+from streams.metrics import registry
+from streams.timeutil import iso, parse_iso
+
+OLD_SIGNUP = "2020-01-01T00:00:00Z"
+
+
+class Outputs:
+    """Records what the agent sends, per logical topic."""
+
+    def __init__(self) -> None:
+        self.records: list = []
+
+    async def send(self, logical: str, key, value: dict) -> None:
+        self.records.append((logical, key, copy.deepcopy(value)))
+
+    def of(self, logical: str, key=None) -> list:
+        return [v for t, k, v in self.records if t == logical and (key is None or k == key)]
+
+    def keyed(self, logical: str) -> list:
+        return [(k, v) for t, k, v in self.records if t == logical]
+
+
+@pytest.fixture
+def outputs(monkeypatch) -> Outputs:
+    recorder = Outputs()
+    monkeypatch.setattr(users_agent, "send", recorder.send)
+    monkeypatch.setattr(emit, "send", recorder.send)
+    app.finalize()
+    app.flow_control.resume()
+    return recorder
+
+
+@pytest.fixture
+async def agent(outputs):
+    async with users_agent.process.test_context() as wrapper:
+        yield Agent(wrapper)
+
+
+class Agent:
+    """put() on a named topic of the agent's channel; eventually() waits for an effect."""
+
+    def __init__(self, wrapper) -> None:
+        self.wrapper = wrapper
+
+    async def put(self, topic, value, key: str | None, partition: int = 0):
+        self.wrapper.original_channel = topic
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        return await self.wrapper.put(raw, key=key.encode() if key is not None else None, partition=partition)
+
+    async def segment(self, value, key: str | None, logical: str = names.SEGMENT_IDENTIFY, partition: int = 0):
+        return await self.put(segment_topics[logical], value, key, partition)
+
+    async def command(self, key: str, command: dict):
+        return await self.put(user_commands_topic, command, key)
+
+    @staticmethod
+    async def eventually(check, timeout_s: float = 5.0):
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = check()
+            if result or time.monotonic() > deadline:
+                return result
+            await asyncio.sleep(0.005)
+
+
+def unique(prefix: str) -> str:
+    """Tests share the in-memory table: every test uses its own ids."""
+    return f"{prefix}-{time.monotonic_ns()}"
+
+
+def identify(user: str, message_id: str, timestamp: str, **traits) -> dict:
+    return {"type": "identify", "userId": user, "messageId": message_id, "timestamp": timestamp, "traits": traits}
+
+
+def recent(hours: float) -> str:
+    return iso(int(time.time() * 1000 - hours * 3600 * 1000))
+
+
+def state_of(user: str) -> dict | None:
+    state = users.get(user)
+    return copy.deepcopy(state) if state is not None else None
+
+
+# --- identify -> state + decision ---------------------------------------------------------
+
+async def test_identify_sets_state_and_emits_a_decision(agent, outputs):
+    user = unique("ident")
+    processed = registry.value("survey_streams_processed_total", topic="segment.identify")
+    await agent.segment(identify(user, "m1", "2026-01-05T10:00:00Z", plan="pro", createdAt=OLD_SIGNUP), key=user)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+
+    state = state_of(user)
+    assert state["userId"] == user and state["identified"] is True
+    assert state["traits"] == {"plan": "pro", "createdAt": OLD_SIGNUP}
+    assert state["createdAt"] == parse_iso(OLD_SIGNUP)
+    assert state["firstSeen"] == state["lastSeen"] == parse_iso("2026-01-05T10:00:00Z")
+    assert "m1" in state["seen"]
+    assert state["decision"] == {"eligible": True, "surveyId": "nps-main", "reason": "eligible", "eligibleAt": None}
+
+    [(key, decision)] = outputs.keyed(names.ELIGIBILITY)
+    assert key == user
+    assert {k: decision[k] for k in ("userId", "eligible", "surveyId", "reason", "eligibleAt")} == {
+        "userId": user, "eligible": True, "surveyId": "nps-main", "reason": "eligible", "eligibleAt": None}
+    assert parse_iso(decision["decidedAt"]) is not None and decision["decidedAt"].endswith("Z")
+    assert registry.value("survey_streams_processed_total", topic="segment.identify") == processed + 1
+
+
+async def test_a_decision_is_emitted_only_when_its_outcome_changes(agent, outputs):
+    user = unique("outcome")
+    await agent.segment(identify(user, "m1", "2026-01-05T10:00:00Z", plan="free", createdAt=OLD_SIGNUP), key=user)
+    assert await agent.eventually(lambda: outputs.of(names.ELIGIBILITY, user))
+    first = outputs.of(names.ELIGIBILITY, user)
+    # not eligible: the highest-priority active survey (csat-export) awaits its trigger
+    assert [(d["eligible"], d["surveyId"], d["reason"]) for d in first] == [(False, None, "awaiting_trigger")]
+
+    # another trait, same outcome: state changes, no new decision
+    await agent.segment(identify(user, "m2", "2026-01-05T11:00:00Z", company="Acme"), key=user)
+    assert await agent.eventually(lambda: "company" in users[user]["traits"])
+    assert len(outputs.of(names.ELIGIBILITY, user)) == 1
+
+    # the plan that nps-main targets: the outcome changes, a second decision
+    await agent.segment(identify(user, "m3", "2026-01-05T12:00:00Z", plan="team"), key=user)
+    assert await agent.eventually(lambda: len(outputs.of(names.ELIGIBILITY, user)) == 2)
+    latest = outputs.of(names.ELIGIBILITY, user)[-1]
+    assert (latest["eligible"], latest["surveyId"], latest["reason"]) == (True, "nps-main", "eligible")
+
+
+async def test_an_older_identify_does_not_roll_a_trait_back(agent, outputs):
+    user = unique("order")
+    await agent.segment(identify(user, "m-new", "2026-01-05T12:00:00Z", plan="pro"), key=user)
+    await agent.segment(identify(user, "m-old", "2026-01-04T12:00:00Z", plan="free", region="eu"), key=user)
+    assert await agent.eventually(lambda: "region" in (users.get(user) or {}).get("traits", {}))
+    state = state_of(user)
+    assert state["traits"] == {"plan": "pro", "region": "eu"}  # new key taken, older value ignored
+    assert state["firstSeen"] == parse_iso("2026-01-04T12:00:00Z")
+    assert state["lastSeen"] == parse_iso("2026-01-05T12:00:00Z")
+
+
+# --- duplicates ----------------------------------------------------------------------------
+
+async def test_duplicate_message_id_is_skipped(agent, outputs):
+    user = unique("dup")
+    await agent.segment(identify(user, "same-id", "2026-01-05T10:00:00Z", plan="pro", createdAt=OLD_SIGNUP), key=user)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+    before_state = state_of(user)
+    before_outputs = len(outputs.records)
+    skipped = registry.value("survey_streams_duplicates_skipped_total", topic="segment.identify")
+
+    # a retry with the same messageId, even with other content and a later time, is skipped
+    await agent.segment(identify(user, "same-id", "2026-01-06T10:00:00Z", plan="free"), key=user)
+    assert await agent.eventually(
+        lambda: registry.value("survey_streams_duplicates_skipped_total", topic="segment.identify") == skipped + 1)
+    assert state_of(user) == before_state
+    assert len(outputs.records) == before_outputs
+
+    # a different messageId is applied
+    await agent.segment(identify(user, "other-id", "2026-01-06T10:00:00Z", plan="free"), key=user)
+    assert await agent.eventually(lambda: users[user]["traits"]["plan"] == "free")
+
+
+async def test_duplicate_track_does_not_count_a_trigger_twice(agent, outputs):
+    user = unique("duptrack")
+    track = {"type": "track", "userId": user, "messageId": "t1", "timestamp": recent(1),
+             "event": "Report Exported", "properties": {"format": "pdf"}}
+    skipped = registry.value("survey_streams_duplicates_skipped_total", topic="segment.track")
+    await agent.segment(track, key=user, logical=names.SEGMENT_TRACK)
+    await agent.segment(track, key=user, logical=names.SEGMENT_TRACK)
+    assert await agent.eventually(
+        lambda: registry.value("survey_streams_duplicates_skipped_total", topic="segment.track") == skipped + 1)
+    assert users[user]["triggers"]["csat-export"]["count"] == 1
+
+
+# --- malformed -> dead letter -------------------------------------------------------------
+
+MALFORMED = [
+    ("invalid_json", b"{\"type\": \"identify\", ", "segment.identify"),
+    ("invalid_json", b"\xff\xfe not utf-8", "segment.track"),
+    ("not_an_object", b"[{\"type\": \"identify\"}]", "segment.identify"),
+    ("missing_field", b"{\"type\": \"identify\", \"traits\": {}}", "segment.identify"),
+    ("missing_field", b"{\"type\": \"track\", \"userId\": \"u\"}", "segment.track"),
+    ("missing_field", b"{\"type\": \"alias\", \"userId\": \"u\"}", "segment.alias"),
+    ("invalid_field", b"{\"type\": \"identify\", \"userId\": {\"id\": 1}}", "segment.identify"),
+    ("invalid_field", b"{\"type\": \"identify\", \"userId\": \"u\", \"traits\": \"plan=pro\"}", "segment.identify"),
+    ("invalid_field", b"{\"type\": \"track\", \"userId\": \"u\", \"event\": \"E\", \"timestamp\": \"yesterday\"}",
+     "segment.track"),
+    ("too_large", orjson.dumps({"type": "track", "userId": "u", "event": "E", "properties": {"p": "x" * 33000}}),
+     "segment.track"),
+    ("unknown_type", b"{\"type\": \"screen\", \"userId\": \"u\"}", "segment.track"),
+]
+
+
+@pytest.mark.parametrize("code, raw, topic", [m for m in MALFORMED], ids=[f"{m[0]}-{i}" for i, m in enumerate(MALFORMED)])
+async def test_malformed_input_goes_to_the_dead_letter_with_its_code(agent, outputs, code, raw, topic):
+    counted = registry.value("survey_streams_deadlettered_total", source=topic, code=code)
+    event = await agent.segment(raw, key="whoever", logical=topic, partition=3)
+    assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
+    [record] = outputs.of(names.DEADLETTER)
+    assert record["error"] == code
+    assert record["source"] == {"topic": topic, "partition": 3, "offset": event.message.offset}
+    assert record["payload"] == raw.decode("utf-8", errors="replace")
+    assert record["detail"]
+    assert registry.value("survey_streams_deadlettered_total", source=topic, code=code) == counted + 1
+    assert outputs.of(names.ELIGIBILITY) == [] and users.get("whoever") is None
+
+    # the agent is still running: a valid message after the bad one is applied
+    user = unique("after-bad")
+    await agent.segment(identify(user, "m1", "2026-01-05T10:00:00Z", plan="pro"), key=user)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+
+
+async def test_a_processing_error_is_dead_lettered_and_the_agent_survives(agent, outputs, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(users_agent.userstate, "apply", broken)
+    user = unique("boom")
+    await agent.segment(identify(user, "m1", "2026-01-05T10:00:00Z", plan="pro"), key=user)
+    assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
+    [record] = outputs.of(names.DEADLETTER)
+    assert record["error"] == "processing_error"
+    assert "RuntimeError: boom" in record["detail"]
+    monkeypatch.undo()
+    monkeypatch.setattr(users_agent, "send", outputs.send)
+    monkeypatch.setattr(emit, "send", outputs.send)
+    await agent.segment(identify(user, "m2", "2026-01-05T10:00:00Z", plan="pro"), key=user)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+
+
+# --- keys and identity ---------------------------------------------------------------------
+
+async def test_a_message_under_another_key_is_rekeyed_to_its_user(agent, outputs):
+    user = unique("rekey")
+    message = identify(user, "m1", "2026-01-05T10:00:00Z", plan="pro")
+    await agent.segment(message, key=None)  # e.g. produced without a key
+    assert await agent.eventually(lambda: outputs.of(names.USER_COMMANDS))
+    [(key, command)] = outputs.keyed(names.USER_COMMANDS)
+    assert key == user
+    assert command["kind"] == "segment" and command["message"]["traits"] == {"plan": "pro"}
+    assert command["source"]["topic"] == "segment.identify"
+    assert users.get(user) is None  # applied only on the user's partition
+
+    await agent.command(user, command)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+    assert users[user]["traits"] == {"plan": "pro"}
+
+
+async def test_identify_with_anonymous_id_folds_the_anonymous_history(agent, outputs):
+    user, anonymous = unique("fold-user"), unique("fold-anon")
+    first_seen = recent(5)
+    await agent.segment({"type": "track", "anonymousId": anonymous, "messageId": "a1", "timestamp": first_seen,
+                         "event": "Report Exported", "properties": {"format": "pdf"}},
+                        key=anonymous, logical=names.SEGMENT_TRACK)
+    assert await agent.eventually(lambda: users.get(anonymous) is not None)
+    assert users[anonymous]["triggers"]["csat-export"]["count"] == 1
+    assert users[anonymous]["userId"] is None
+
+    message = identify(user, "i1", recent(1), plan="pro", createdAt=OLD_SIGNUP)
+    message["anonymousId"] = anonymous
+    await agent.segment(message, key=user)
+    assert await agent.eventually(lambda: outputs.of(names.USER_COMMANDS, anonymous))
+    [fold] = outputs.of(names.USER_COMMANDS, anonymous)
+    assert fold == {"kind": "fold", "anonymousId": anonymous, "userId": user}
+
+    await agent.command(anonymous, fold)
+    assert await agent.eventually(lambda: outputs.of(names.USER_COMMANDS, user))
+    [absorb] = outputs.of(names.USER_COMMANDS, user)
+    assert absorb["kind"] == "absorb" and absorb["from"] == anonymous
+    assert users[anonymous]["aliasOf"] == user  # the anonymous key now redirects
+
+    await agent.command(user, absorb)
+    assert await agent.eventually(lambda: users[user]["anonymousIds"] == [anonymous])
+    state = state_of(user)
+    assert state["triggers"]["csat-export"]["count"] == 1
+    assert state["firstSeen"] == parse_iso(first_seen)
+    assert state["traits"]["plan"] == "pro"
+    # the folded trigger makes the export survey (priority 20) the one to show
+    latest = outputs.of(names.ELIGIBILITY, user)[-1]
+    assert (latest["eligible"], latest["surveyId"]) == (True, "csat-export")
+
+    # the same absorb redelivered does not count twice
+    await agent.command(user, absorb)
+    await agent.segment(identify(user, "i2", recent(1), marker=True), key=user)  # handled after it
+    assert await agent.eventually(lambda: "marker" in users[user]["traits"])
+    assert users[user]["triggers"]["csat-export"]["count"] == 1
+    assert users[user]["anonymousIds"] == [anonymous]
+
+    # a later message under the anonymous key is forwarded to the user
+    before = len(outputs.of(names.USER_COMMANDS, user))
+    await agent.segment({"type": "page", "anonymousId": anonymous, "messageId": "a2", "timestamp": recent(0.5),
+                         "name": "Pricing"}, key=anonymous, logical=names.SEGMENT_TRACK)
+    assert await agent.eventually(lambda: len(outputs.of(names.USER_COMMANDS, user)) > before)
+    forwarded = outputs.of(names.USER_COMMANDS, user)[-1]
+    assert forwarded["kind"] == "segment" and forwarded["hops"] == 1
+    assert forwarded["message"]["messageId"] == "a2"
+
+
+async def test_unknown_user_command_is_dead_lettered(agent, outputs):
+    event = await agent.command("someone", {"kind": "explode"})
+    assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
+    [record] = outputs.of(names.DEADLETTER)
+    assert record["error"] == "invalid_field" and record["field"] == "kind"
+    assert record["source"]["topic"] == names.USER_COMMANDS
+    assert record["source"]["offset"] == event.message.offset
