@@ -188,7 +188,7 @@ class _Checker:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(field_name, value, "must be a mapping")
+            raise self.fail(field_name or ("(survey entry)" if self.survey else "(document)"), value, "must be a mapping")
         for key in value:
             if key not in allowed:
                 raise self.fail(f"{field_name}.{key}" if field_name else str(key), value[key],
