@@ -124,6 +124,13 @@ async def fold_anonymous(anonymous_id: str, user_id: str) -> None:
     if state is not None and state.get("aliasOf"):
         return  # already folded (a redelivered or repeated alias)
     users[anonymous_id] = userstate.redirect_state(user_id)
+    previous = (state or {}).get("decision")
+    if previous and (previous["eligible"], previous["surveyId"], previous["reason"]) != NO_DECISION:
+        # The id is no user of its own any more (the bridge answers not_identified for
+        # it): the decisions topic must not keep its last outcome, say eligible, forever.
+        now = now_ms()
+        await send(names.ELIGIBILITY, anonymous_id,
+                   targeting.decision_record(targeting.decide(None, config, now, anonymous_id), anonymous_id, now))
     if state is not None:
         await send(names.USER_COMMANDS, user_id, {"kind": "absorb", "from": anonymous_id, "state": state})
 
