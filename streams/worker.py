@@ -23,6 +23,10 @@ def run() -> int:
     level = app_module.settings.log_level.upper()
     logs.setup(level)
     worker = Worker(app_module.app, loglevel=level, quiet=True, console_port=None)
+    # Faust's terminal spinner sets the root logger to DEBUG (so that every log record
+    # ticks it) and leaves it there: every logger.debug() in faust and aiokafka then builds
+    # a LogRecord, several per event. No spinner: the root logger keeps `level`.
+    worker.spinner = None
     print(f"survey-streams worker: broker {app_module.settings.bootstrap_servers}, "
           f"bridge {app_module.app.conf.canonical_url}, config {app_module.config.path}", file=sys.stderr, flush=True)
     worker.execute_from_commandline()

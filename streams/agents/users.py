@@ -35,6 +35,27 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def load(user: str) -> dict | None:
+    """`users.get(user)` with one store read (hot path: once or more per event).
+
+    Table.get goes through `key in store` and then `store[key]`: two RocksDB reads of the
+    same value per lookup. The store's own get reads once; the table's get hook (Faust's
+    sensors) is still called, as Table.get would.
+    """
+    users.on_key_get(user)
+    return users.data.get(user)
+
+
+# Physical topic name -> logical name (streams.topics), as TopicNames.logical answers it,
+# without its scan of every name per event. Reversed so that the first logical name
+# wins if two map to the same topic, as in TopicNames.logical.
+_LOGICAL = {topic_names[name]: name for name in reversed(names.ALL)}
+
+
+def logical_name(topic: str) -> str:
+    return _LOGICAL.get(topic, topic)
+
+
 def _source(event) -> dict:
     message = event.message
     return {"topic": message.topic, "partition": message.partition, "offset": message.offset}
@@ -46,7 +67,7 @@ async def process(stream):
         topic = event.message.topic
         registry.inc("survey_streams_messages_in_total", topic=topic)
         try:
-            await handle(topic_names.logical(topic), event.key, event.value, _source(event))
+            await handle(logical_name(topic), event.key, event.value, _source(event))
         except InvalidInput as error:
             await dead_letter(error, _source(event), event.value)
         except Exception as error:  # keep the worker running; the input is kept in the dead letter
@@ -98,7 +119,7 @@ async def handle_command(key: str, command: dict, source: dict) -> None:
 
 
 async def apply_segment(user: str, message: dict, source: dict, hops: int) -> None:
-    state = users.get(user)
+    state = load(user)
     if state is not None and state.get("aliasOf") and hops < MAX_ALIAS_HOPS:
         # This id was folded into a known user: its later messages belong there.
         await send(names.USER_COMMANDS, state["aliasOf"],
@@ -120,7 +141,7 @@ async def fold_anonymous(anonymous_id: str, user_id: str) -> None:
     """On the anonymous id's partition: hand its history to the user, leave a redirect."""
     if anonymous_id == user_id:
         return
-    state = users.get(anonymous_id)
+    state = load(anonymous_id)
     if state is not None and state.get("aliasOf"):
         return  # already folded (a redelivered or repeated alias)
     users[anonymous_id] = userstate.redirect_state(user_id)
@@ -136,7 +157,7 @@ async def fold_anonymous(anonymous_id: str, user_id: str) -> None:
 
 
 async def absorb(user_id: str, anonymous_id: str, anonymous_state: dict) -> None:
-    state = users.get(user_id) or new_user_state(user_id)
+    state = load(user_id) or new_user_state(user_id)
     now = now_ms()
     if not userstate.remember(state, f"absorb:{anonymous_id}", now):
         return
@@ -147,7 +168,7 @@ async def apply_widget_event(user: str, event: dict, source: dict) -> None:
     survey = config.survey(event["surveyId"])
     if survey is None:  # validated at the bridge; the config may have changed since
         raise InvalidInput(INVALID_FIELD, "surveyId", event["surveyId"], "survey is not configured")
-    state = users.get(user) or new_user_state(user)
+    state = load(user) or new_user_state(user)
     now = now_ms()
     if not userstate.remember(state, event["messageId"], now):
         registry.inc("survey_streams_duplicates_skipped_total", topic=source.get("topic", "?"))
@@ -160,7 +181,7 @@ async def apply_widget_event(user: str, event: dict, source: dict) -> None:
 
 async def tick(user: str) -> None:
     """A due time passed: end timed-out displays and re-decide."""
-    state = users.get(user)
+    state = load(user)
     if state is None or state.get("aliasOf"):
         return
     now = now_ms()

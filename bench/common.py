@@ -1,0 +1,466 @@
+"""Shared helpers for the benchmarks: broker, isolated runs, worker processes, metrics.
+
+Nothing here imports from tests/: the ideas are the same as tests/harness.py (one app id
+and one set of topic names per run, through the config's `topics:` renames), written for
+long runs (progress on stderr, CPU and RSS of the processes, clean-up of topics).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import yaml
+
+from streams import topics as names
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
+PYTHON = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+_T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """Progress on stderr, with the time since the benchmark started."""
+    print(f"[bench {time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+# Process accounting ------------------------------------------------------------------
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
+def files_bytes(path: Path, pattern: str) -> int:
+    return sum(p.stat().st_size for p in path.rglob(pattern) if p.is_file())
+
+
+# Metrics -----------------------------------------------------------------------------
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text: str) -> dict:
+    """Prometheus text -> {name: [(labels dict, value)]}."""
+    out: dict = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match:
+            name, labels, value = match.groups()
+            out.setdefault(name, []).append((dict(_LABEL.findall(labels or "")), float(value)))
+    return out
+
+
+def metric_sum(metrics: dict, name: str, topics: set | None = None) -> float:
+    return sum(v for labels, v in metrics.get(name, []) if topics is None or labels.get("topic") in topics)
+
+
+# Broker ------------------------------------------------------------------------------
+class Broker:
+    """KAFKA_BOOTSTRAP_SERVERS when set, else a local Kafka on free ports, stopped at exit."""
+
+    def __init__(self) -> None:
+        self.address = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+        self.directory: Path | None = None
+        self.owned = not self.address
+
+    def __enter__(self) -> "Broker":
+        if self.owned:
+            from streams import localkafka
+
+            self.directory = Path(tempfile.mkdtemp(prefix="streams-bench-kafka-"))
+            say(f"starting a local Kafka in {self.directory}")
+            self.address = localkafka.up(free_port(), free_port(), self.directory)
+        else:
+            say(f"using the broker at {self.address} (KAFKA_BOOTSTRAP_SERVERS)")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.owned and self.directory is not None:
+            from streams import localkafka
+
+            localkafka.down(self.directory)
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def pid(self) -> int | None:
+        if self.directory is None:
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.directory / "kafka.pid").read_text())
+        return None
+
+    def version(self) -> str:
+        from streams import localkafka
+
+        if self.owned:
+            return localkafka.kafka_version()
+        try:
+            from kafka import KafkaAdminClient
+
+            admin = KafkaAdminClient(bootstrap_servers=self.address, client_id="bench-version")
+            try:
+                versions = admin._client.check_version()  # (major, minor, ...) from ApiVersions
+            finally:
+                admin.close()
+            return f"{'.'.join(map(str, versions))} (API level; the jars in tools/kafka/pom.xml are {localkafka.kafka_version()})"
+        except Exception:  # noqa: BLE001 - best effort, for the report only
+            return f"unknown (external broker; tools/kafka/pom.xml pins {localkafka.kafka_version()})"
+
+
+# One isolated run: app id, topic names, config -----------------------------------------
+class Run:
+    """An app id, a set of topic names and a config file, unique to one benchmark step."""
+
+    def __init__(self, broker: Broker, workdir: Path, label: str, config: dict | None = None):
+        self.broker = broker
+        self.bootstrap = broker.address
+        self.tag = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+        self.app_id = f"survey-streams-{self.tag}"
+        self.workdir = workdir / self.tag
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        document = dict(config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text()))
+        document["topics"] = {logical: self.topic(logical) for logical in names.ALL}
+        self.config_path = self.workdir / "surveys.yaml"
+        self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.partitions = int(document.get("project", {}).get("partitions", 8))
+        self.workers: list[WorkerProc] = []
+
+    def topic(self, logical: str) -> str:
+        return f"{self.tag}.{logical}"
+
+    @property
+    def changelog(self) -> str:
+        return f"{self.app_id}-users-changelog"
+
+    def create_topics(self) -> None:
+        from streams.admin import create_topics
+        from streams.config import load_config
+
+        create_topics(self.bootstrap, load_config(str(self.config_path)), quiet=True)
+
+    def create_topic(self, name: str, config: dict | None = None) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="bench-admin")
+        try:
+            admin.create_topics([NewTopic(name, self.partitions, 1, topic_configs=config or {})])
+        finally:
+            admin.close()
+
+    def create_changelog(self) -> None:
+        """The users table's changelog as Faust would create it (compacted)."""
+        self.create_topic(self.changelog, {"cleanup.policy": "compact"})
+
+    def worker(self, index: int = 0, profile: Path | None = None, env: dict | None = None,
+               data_dir: Path | None = None, command: list | None = None) -> "WorkerProc":
+        worker = WorkerProc(self, index, profile=profile, env=env, data_dir=data_dir, command=command)
+        self.workers.append(worker)
+        return worker
+
+    def cleanup(self, keep_data: bool = False) -> None:
+        """Stop this run's workers, delete its topics from the broker and its local files."""
+        for worker in self.workers:
+            worker.stop()
+        from kafka import KafkaAdminClient
+
+        with contextlib.suppress(Exception):
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="bench-admin")
+            try:
+                mine = [t for t in admin.list_topics() if t.startswith(self.tag) or t.startswith(self.app_id)]
+                if mine:
+                    admin.delete_topics(mine)
+            finally:
+                admin.close()
+        if not keep_data:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class WorkerProc:
+    """One `python -m streams worker` process of a Run (optionally under pyinstrument)."""
+
+    def __init__(self, run: Run, index: int, profile: Path | None = None, env: dict | None = None,
+                 data_dir: Path | None = None, command: list | None = None):
+        self.run = run
+        self.command = command
+        self.index = index
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir or (run.workdir / f"data{index}")
+        self.profile = profile
+        self.log_path = run.workdir / f"worker{index}.log"
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": run.bootstrap,
+            "STREAMS_CONFIG": str(run.config_path),
+            "STREAMS_WEB_PORT": str(self.port),
+            "STREAMS_DATA_DIR": str(self.data_dir),
+            "STREAMS_APP_ID": run.app_id,
+            "STREAMS_LOG_LEVEL": "WARN",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.ready_at = 0.0
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> "WorkerProc":
+        command = self.command or [PYTHON, "-m", "streams", "worker"]
+        if self.profile is not None:
+            command = [PYTHON, "-m", "pyinstrument", "-r", "pyisession", "-o", str(self.profile),
+                       "-m", "streams", "worker"]
+        self._log = open(self.log_path, "ab")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+    def health(self) -> int:
+        try:
+            return http_get(f"{self.url}/health", timeout=2.0)[0]
+        except OSError:
+            return 0
+
+    def wait_ready(self, timeout_s: float = 180.0, interval_s: float = 0.05, label: str = "") -> float:
+        """Seconds from start() until /health answers 200."""
+        deadline = time.monotonic() + timeout_s
+        last_note = time.monotonic()
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if self.health() == 200:
+                self.ready_at = time.monotonic()
+                return self.ready_at - self.started_at
+            if time.monotonic() - last_note > 10:
+                last_note = time.monotonic()
+                say(f"  {label or 'worker'}: waiting for /health ({time.monotonic() - self.started_at:.0f}s, "
+                    f"rss {proc_rss_bytes(self.pid) / 2**20:.0f} MiB)")
+            time.sleep(interval_s)
+        raise RuntimeError(f"worker not ready within {timeout_s}s:\n{self.log_tail()}")
+
+    def metrics(self) -> dict:
+        try:
+            status, body = http_get(f"{self.url}/metrics", timeout=5.0)
+        except OSError:
+            return {}
+        return parse_metrics(body.decode()) if status == 200 else {}
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.pid) if self.proc else 0.0
+
+    def rss(self) -> int:
+        return proc_rss_bytes(self.pid) if self.proc else 0
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+# Kafka helpers ---------------------------------------------------------------------------
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+class OffsetWatcher:
+    """Polls a topic's end offsets with one long-lived consumer."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int):
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.tps = [TopicPartition(topic, p) for p in range(partitions)]
+
+    def total(self) -> int:
+        return sum(self.consumer.end_offsets(self.tps).values())
+
+    def last_timestamp_ms(self) -> int | None:
+        """Kafka timestamp of the newest record over all partitions."""
+        ends = self.consumer.end_offsets(self.tps)
+        self.consumer.assign([tp for tp in self.tps if ends[tp] > 0])
+        newest = None
+        for tp in self.tps:
+            if ends[tp] > 0:
+                self.consumer.seek(tp, ends[tp] - 1)
+        deadline = time.monotonic() + 10
+        pending = {tp for tp in self.tps if ends[tp] > 0}
+        while pending and time.monotonic() < deadline:
+            for tp, records in self.consumer.poll(timeout_ms=500).items():
+                for record in records:
+                    if record.offset == ends[tp] - 1:
+                        pending.discard(tp)
+                    newest = record.timestamp if newest is None else max(newest, record.timestamp)
+        return newest
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+async def produce(bootstrap: str, records, total: int, label: str, linger_ms: int = 20) -> float:
+    """Produce (topic, key bytes, value bytes) records as fast as aiokafka goes; returns seconds."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, max_batch_size=512 * 1024,
+                                max_request_size=4 * 1024 * 1024, acks=1)
+    await producer.start()
+    errors: list = []
+
+    def check(future) -> None:
+        if future.exception() is not None and len(errors) < 5:
+            errors.append(future.exception())
+
+    started = last = time.monotonic()
+    count = 0
+    try:
+        for topic, key, value in records:
+            future = await producer.send(topic, value=value, key=key)
+            if count % 1000 == 0:
+                future.add_done_callback(check)
+            count += 1
+            if time.monotonic() - last > 5:
+                last = time.monotonic()
+                say(f"  {label}: produced {count:,}/{total:,} ({count / (last - started):,.0f}/s)")
+        await producer.flush()
+    finally:
+        await producer.stop()
+    if errors:
+        raise RuntimeError(f"producing {label} failed: {errors[0]!r}")
+    return time.monotonic() - started
+
+
+# Machine load --------------------------------------------------------------------------
+def _proc_table() -> dict:
+    """pid -> (ppid, CPU seconds) for every process."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return table
+
+
+def _machine_busy() -> float:
+    """Busy CPU seconds of the whole machine since boot (all cores)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+class CpuWindow:
+    """How busy the machine was during a step, and how much of it was not this benchmark.
+
+    Ours = this process and its descendants (workers, load generators, the broker it
+    started); processes that ended inside the window are counted through RUSAGE_CHILDREN.
+    """
+
+    def __init__(self) -> None:
+        import resource
+
+        self._resource = resource
+        self.t0 = time.monotonic()
+        self.busy0 = _machine_busy()
+        self.table0 = _proc_table()
+        self.children0 = self._children_cpu()
+
+    def _children_cpu(self) -> float:
+        usage = self._resource.getrusage(self._resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def stop(self) -> dict:
+        elapsed = time.monotonic() - self.t0
+        busy = _machine_busy() - self.busy0
+        table = _proc_table()
+        me = os.getpid()
+        family = {me}
+        changed = True
+        while changed:
+            changed = False
+            for pid, (ppid, _) in table.items():
+                if ppid in family and pid not in family:
+                    family.add(pid)
+                    changed = True
+        ours = sum(cpu - self.table0.get(pid, (0, 0.0))[1] for pid, (_, cpu) in table.items() if pid in family)
+        ours += self._children_cpu() - self.children0
+        others = max(0.0, busy - ours)
+        return {"seconds": elapsed, "machine_cores_busy": busy / elapsed if elapsed else 0.0,
+                "bench_cores": ours / elapsed if elapsed else 0.0,
+                "other_cores": others / elapsed if elapsed else 0.0}
