@@ -6,6 +6,7 @@ config may map a logical name to another physical name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 SEGMENT_IDENTIFY = "segment.identify"
 SEGMENT_TRACK = "segment.track"
@@ -54,7 +55,10 @@ class TopicNames:
         return self.renames.get(logical, logical)
 
     def logical(self, physical: str) -> str:
-        for name in ALL:
-            if self[name] == physical:
-                return name
-        return physical
+        """Physical name -> logical name (called per event: a dict lookup)."""
+        return self._by_physical.get(physical, physical)
+
+    @cached_property
+    def _by_physical(self) -> dict:
+        # Reversed so that the first logical name wins if two map to one topic.
+        return {self[name]: name for name in reversed(ALL)}

@@ -46,16 +46,6 @@ def load(user: str) -> dict | None:
     return users.data.get(user)
 
 
-# Physical topic name -> logical name (streams.topics), as TopicNames.logical answers it,
-# without its scan of every name per event. Reversed so that the first logical name
-# wins if two map to the same topic, as in TopicNames.logical.
-_LOGICAL = {topic_names[name]: name for name in reversed(names.ALL)}
-
-
-def logical_name(topic: str) -> str:
-    return _LOGICAL.get(topic, topic)
-
-
 def _source(event) -> dict:
     message = event.message
     return {"topic": message.topic, "partition": message.partition, "offset": message.offset}
@@ -67,7 +57,7 @@ async def process(stream):
         topic = event.message.topic
         registry.inc("survey_streams_messages_in_total", topic=topic)
         try:
-            await handle(logical_name(topic), event.key, event.value, _source(event))
+            await handle(topic_names.logical(topic), event.key, event.value, _source(event))
         except InvalidInput as error:
             await dead_letter(error, _source(event), event.value)
         except Exception as error:  # keep the worker running; the input is kept in the dead letter
