@@ -11,10 +11,12 @@ import logging
 import faust
 
 from . import codecs  # noqa: F401  (registers the orjson codec)
+from . import faustfixes
 from . import topics as names
 from .config import load_config
 from .settings import Settings
 
+faustfixes.apply()
 settings = Settings.from_env()
 config = load_config(settings.config_path)
 topic_names = config.topics
