@@ -174,22 +174,6 @@ def basic_auth(write_key: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def reachable(address: str, timeout_s: float = 1.0) -> bool:
     """Whether something accepts TCP connections at any host:port of a bootstrap list."""
     for server in address.split(","):
@@ -377,7 +361,7 @@ class Demo:
 
     def kafka(self) -> None:
         wanted = self.bootstrap or localkafka_address()
-        if reachable(wanted) and localkafka._answers(wanted, timeout_s=5.0):
+        if reachable(wanted) and localkafka.answers(wanted, timeout_s=5.0):
             self.bootstrap = wanted
             where = "KAFKA_BOOTSTRAP_SERVERS" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "already running"
             self.out.step(f"Kafka: using the broker at {wanted} ({where})")
@@ -414,8 +398,8 @@ class Demo:
     def start_worker(self) -> None:
         self._stop_previous_worker()
         if self.port is None:
-            self.port = DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port()
-        elif not port_free(self.port):
+            self.port = DEFAULT_PORT if localkafka.port_free(DEFAULT_PORT) else localkafka.free_port()
+        elif not localkafka.port_free(self.port):
             raise DemoError(f"port {self.port} is in use: pass another --port")
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "STREAMS_DATA_DIR": str(DATA_DIR),

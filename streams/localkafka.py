@@ -175,7 +175,14 @@ def _our_pid(d: BrokerDir) -> int | None:
     return pid if str(d.properties) in cmdline and "kafka.Kafka" in cmdline else None
 
 
-def _port_free(port: int) -> bool:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -185,7 +192,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _answers(address: str, timeout_s: float = 5.0) -> bool:
+def answers(address: str, timeout_s: float = 5.0) -> bool:
     """True when a Kafka client gets cluster metadata from `address`."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -237,7 +244,7 @@ def up(port: int = 9092, controller_port: int = 9093, directory: str | Path = "v
         return running
     java = _check_java()
     for p, flag in ((port, "--port"), (controller_port, "--controller-port")):
-        if not _port_free(p):
+        if not port_free(p):
             raise LocalKafkaError(f"port {p} is in use: stop what listens there or pass {flag} (log: {d.log})")
     libs = resolve_jars()
     classpath = f"{libs}/*"
@@ -265,7 +272,7 @@ def up(port: int = 9092, controller_port: int = 9093, directory: str | Path = "v
         if proc.poll() is not None:
             d.pid_file.unlink(missing_ok=True)
             raise LocalKafkaError(f"Kafka exited at start (code {proc.returncode}): {_last_error(d.log)} — log: {d.log}")
-        if _answers(address, timeout_s=2.0):
+        if answers(address, timeout_s=2.0):
             break
         if time.monotonic() - started > START_TIMEOUT_S:
             _stop_pid(proc.pid)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams import topics as names
+from streams.localkafka import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10.0):

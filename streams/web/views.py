@@ -18,7 +18,7 @@ from ..metrics import registry
 from ..schemas import widget as widget_schema
 from ..state import public_user
 from ..timeutil import iso
-from ..agents.emit import dead_letter, send
+from ..agents.emit import dead_letter
 
 STATIC = Path(__file__).parent / "static"
 CORS = {

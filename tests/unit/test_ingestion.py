@@ -7,7 +7,6 @@ import gzip
 import orjson
 import pytest
 
-from streams import ingestion
 from streams.errors import (
     INVALID_FIELD,
     INVALID_JSON,
