@@ -46,7 +46,7 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
     """Start `count` workers on the pre-loaded topics; time until all is processed and decided."""
     label = label or f"{count} worker{'s' if count > 1 else ''}"
     inbound = {run.topic(n) for n in names.INBOUND}
-    expected = len(traffic.records)
+    expected = traffic.unique
     watcher = OffsetWatcher(run.bootstrap, run.topic(names.ELIGIBILITY), run.partitions)
     base = len(run.workers)
     procs = [run.worker(base + i, profile=profile if i == 0 else None, command=command) for i in range(count)]
@@ -67,8 +67,9 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
             now = time.time()
             metrics = [p.metrics() for p in procs]
             seen = sum(metric_sum(m, "survey_streams_messages_in_total", inbound) for m in metrics)
-            done = sum(metric_sum(m, "survey_streams_processed_total", inbound)
-                       + metric_sum(m, "survey_streams_duplicates_skipped_total", inbound) for m in metrics)
+            # Inputs applied to state: every message but the redeliveries. (Skipped duplicates
+            # are not counted: after a rebalance, at-least-once redelivers and skips more.)
+            done = sum(metric_sum(m, "survey_streams_processed_total", inbound) for m in metrics)
             for proc, m in zip(procs, metrics):
                 if m and proc.index not in rss_ready:
                     rss_ready[proc.index] = proc.rss()
@@ -102,12 +103,12 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
         seconds = end - first
         result = {
             "workers": count,
-            "messages": expected,
+            "messages": len(traffic.records),
             "processed": int(processed),
             "duplicates_skipped": int(skipped),
             "decisions": total,
             "seconds": seconds,
-            "events_per_s": expected / seconds,
+            "events_per_s": len(traffic.records) / seconds,
             "steady_events_per_s": _steady_rate(samples, expected),
             "cpu_seconds": sum(cpu_done[i] - cpu_first.get(i, 0.0) for i in cpu_done),
             "broker_cpu_seconds": (proc_cpu_seconds(broker_pid) - broker_cpu0) if broker_pid else None,
@@ -123,7 +124,7 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
     result["store_bytes"] = sum(dir_bytes(d) for d in stores)
     result["store_sst_bytes"] = sum(files_bytes(d, "*.sst") for d in stores)
     result["store_wal_bytes"] = sum(files_bytes(d, "*.log") for d in stores)
-    say(f"  {label}: {expected:,} messages, {result['processed']:,} processed, {result['duplicates_skipped']:,} "
+    say(f"  {label}: {len(traffic.records):,} messages, {result['processed']:,} processed, {result['duplicates_skipped']:,} "
         f"duplicates, {total:,} decisions in {seconds:.2f}s = {result['events_per_s']:,.0f}/s "
         f"(steady {result['steady_events_per_s']:,.0f}/s, {result['cpu_seconds']:.1f} CPU-s)")
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-IDLE = {"poll", "select"}
+IDLE = {"poll", "select", "epoll.poll", "EpollSelector.select"}
 HOT = (
     ("streams/agents/users.py", "process"),
     ("streams/agents/users.py", "handle"),
@@ -38,7 +38,7 @@ def _category(frame) -> str:
             return "idle (epoll wait)"
         if function in ("dumps", "loads"):
             return "orjson"
-        if "Rdict" in (frame.class_name or "") or function in ("put", "get", "write", "key_may_exist"):
+        if function.startswith(("Rdict.", "WriteBatch.")) or "Rdict" in (frame.class_name or ""):
             return "rocksdict"
         return "built-ins (other)"
     for marker, name in (("/streams/", "streams (this project)"), ("/faust/", "faust"), ("/mode/", "mode"),
@@ -101,7 +101,8 @@ def summarize(session_path: Path, top: int = 15) -> dict:
         "sampled": total,
         "busy": busy,
         "categories": sorted(categories.items(), key=lambda kv: -kv[1]),
-        "functions": sorted(((k, v) for k, v in functions.items() if not k.startswith(("poll ", "select "))),
+        "functions": sorted(((k, v) for k, v in functions.items()
+                             if not k.startswith(("poll ", "select ", "epoll.poll "))),
                             key=lambda kv: -kv[1])[:top],
         "hot": sorted(hot.items(), key=lambda kv: -kv[1]),
     }

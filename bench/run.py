@@ -656,6 +656,13 @@ def _changes_section() -> list:
         "built a LogRecord (stack walk included), several per event. With the spinner off the root "
         "logger keeps the configured level. Measured on the pipeline mix: about 1.0 ms of worker "
         "CPU per event before, about 0.8 ms after.",
+        "- `streams/worker.py`: the worker's Kafka consumer waits at most 100 ms for a fetch "
+        "(`bound_fetch_wait`). Faust hard-codes `fetch_max_wait_ms=1500`; aiokafka keeps one fetch "
+        "in flight per broker and leaves out of it the partitions whose records are still "
+        "buffered, so records arriving on those partitions once drained waited for the parked "
+        "fetch: stalls of up to 1.5 s under load. Measured at 1,000 identify/s before the change: "
+        "~550 decisions/s, p50 3.4 s; after: ~900 decisions/s, p50 ~80 ms. An idle worker now "
+        "spends about 2% of a core on empty fetches (1% before).",
         "- `streams/agents/users.py`: the user state is read with one store read "
         "(`load()`: the table's get hook, then the store's get) instead of `Table.get`, which "
         "asks RocksDB `key in store` and then reads the same value again; and the physical → "
@@ -695,7 +702,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="no pyinstrument runs for missed targets")
     parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"))
     parser.add_argument("--workdir", default=str(REPO / "var" / "bench"))
+    parser.add_argument("--render", metavar="RESULTS_JSON", help="only write the document from a results.json")
     args = parser.parse_args(argv)
+    if args.render:
+        Path(args.output).write_text(document(orjson.loads(Path(args.render).read_bytes())))
+        say(f"wrote {args.output} from {args.render}")
+        return 0
     steps = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(steps) - set(STEPS)
     if unknown:
