@@ -23,13 +23,19 @@ _CHANGELOG_SUFFIX = "-changelog"
 
 async def _seek_to_committed_exactly(consumer) -> dict:
     committed = await consumer.seek_to_committed()
+    to_beginning = []
     for tp, offset in committed.items():
         if tp.topic.endswith(_CHANGELOG_SUFFIX):
             continue
         if offset == 0:
             consumer.seek(tp, 0)
         elif offset is None or offset < 0:
-            await consumer.seek_to_beginning(tp)
+            to_beginning.append(tp)
+    if to_beginning:
+        # One offset reset for all of them: each call waits for the fetcher's next round
+        # (up to fetch_max_wait_ms), so one call per partition made a fresh group's start
+        # wait partitions x fetch_max_wait_ms (5 s with 49 partitions at 100 ms).
+        await consumer.seek_to_beginning(*to_beginning)
     return committed
 
 

@@ -210,11 +210,29 @@ def _next_due(state: dict, decision) -> int | None:
     return min(deadlines) if deadlines else None
 
 
+def _stored_states():
+    """(user, state) for every key of the local table: what `users.items()` yields.
+
+    The table's keys are raw UTF-8 and its values orjson (streams.app.json_table), so the
+    store's raw items are decoded here directly: Table.items() passes each key and value
+    through Faust's serializer registry, which costs more than the JSON parse itself
+    (this scan reads every user at start-up). Stores without raw items (memory://) and
+    other serializers go through items() as before.
+    """
+    raw_items = getattr(users.data, "_iteritems", None)
+    if raw_items is None or users.key_serializer != "raw" or users.value_serializer != "orjson":
+        yield from users.items()
+        return
+    loads = orjson.loads
+    for key, value in raw_items():
+        yield key.decode("utf-8"), (loads(value) if value is not None else None)
+
+
 @users.on_recover
 async def rebuild_due_index() -> None:
     """After recovery, index the due times of the users this worker holds (one scan)."""
     count = 0
-    for user, state in users.items():
+    for user, state in _stored_states():
         if not state or state.get("aliasOf"):
             continue
         decision = state.get("decision") or {}
