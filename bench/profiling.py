@@ -26,6 +26,8 @@ HOT = (
     ("faust/tables/recovery.py", "Recovery._slurp_changelogs"),
     ("streams/agents/users.py", "rebuild_due_index"),
     ("streams/web/views.py", "Eligibility.get"),
+    ("streams/web/views.py", "_live_state"),
+    ("faust/app/router.py", "Router.route_req"),
     ("aiohttp/web_protocol.py", "RequestHandler._handle_request"),
 )
 

@@ -353,7 +353,7 @@ def document(results: dict) -> str:
     if "bridge" in results:
         lines += _bridge_section(results["bridge"])
     if "state" in results:
-        lines += _state_section(results["state"], quick)
+        lines += _state_section(results["state"], quick, results.get("pipeline"))
     lines += _bottlenecks_section(results)
     lines += _changes_section()
     lines += _method_section(sizes)
@@ -419,11 +419,17 @@ def _pipeline_section(p: dict) -> list:
         "",
         f"One worker reaches **{100 * p['ratio']:.1f}%** of the baseline's events/s; two workers "
         f"{two['events_per_s'] / one['events_per_s']:.2f}× one worker "
-        f"(per worker: {', '.join(f'{x:,}' for x in two['per_worker_processed'])} inputs applied).",
-        f"Both workers had {one['processed']:,} inputs applied and {one['duplicates_skipped']:,} duplicates "
-        f"skipped (one worker); the time runs from the first input read (metrics polled every 0.25 s) to the later of "
-        f"the last input applied and the Kafka timestamp of the last decision. \"Steady\" is the rate "
-        f"between 10% and 90% of the inputs.",
+        f"(per worker: {', '.join(f'{x:,}' for x in two['per_worker_processed'])} inputs applied)"
+        + (f"; the machine's {os.cpu_count()} cores were {two['load']['machine_cores_busy']:.2f} busy during "
+           f"that run (two workers, the broker with {two['broker_cpu_seconds']:.0f} CPU-s, the metrics polling), "
+           f"so the second worker adds only what the broker leaves of the second core."
+           if two.get("load") and two.get("broker_cpu_seconds")
+           and two["load"]["machine_cores_busy"] > 0.85 * (os.cpu_count() or 1) else "."),
+        f"One worker applied {one['processed']:,} inputs and skipped {one['duplicates_skipped']:,} duplicates; two "
+        f"workers {two['processed']:,} and {two['duplicates_skipped']:,} (redeliveries after the rebalance "
+        f"that forms the group of two are skipped as duplicates, as they should be). The time runs from "
+        f"the first input read (metrics polled every 0.25 s) to the later of the last input applied and "
+        f"the Kafka timestamp of the last decision. \"Steady\" is the rate between 10% and 90% of the inputs.",
         "",
         f"- baseline: {_load_note(b.get('load'))}",
         f"- one worker: {_load_note(one.get('load'))}"
@@ -479,7 +485,7 @@ def _bridge_section(b: dict) -> list:
     return lines
 
 
-def _state_section(s: dict, quick: bool) -> list:
+def _state_section(s: dict, quick: bool, p: dict | None = None) -> list:
     fill, empty, cold, warm = s["fill"], s["empty"], s["cold"], s["warm"]
     users = s["users"]
     lines = [
@@ -503,11 +509,25 @@ def _state_section(s: dict, quick: bool) -> list:
         f"start-up time ({cold['cpu_seconds']:.0f} CPU-s in the worker).",
         f"- RocksDB on disk: **{s['store_per_user']:,.0f} bytes per user** (compressed SST; the JSON is "
         f"{fill['avg_state_bytes']:,.0f} bytes).",
-        f"- RSS growth: **{s['rss_per_user']:,.0f} bytes per user** (cold-recovered worker minus the empty "
-        f"one, read 3 s after /health: RocksDB memtables and block cache, Python heap, the due-time index).",
+        f"- RSS: after the cold recovery the worker is {_mib(cold['rss'] - empty['rss'])} above the empty one "
+        f"({s['rss_per_user']:,.0f} bytes per user), but most of that is RocksDB memory filled by the "
+        f"restore's writes (Faust's defaults: up to 3 × 64 MiB write buffers per partition store, one store "
+        f"per partition, plus caches): bounded, not per user. After the warm restart, which writes nothing, it is {_mib(warm['rss'] - empty['rss'])} above "
+        f"the empty worker: **{(warm['rss'] - empty['rss']) / users:,.0f} bytes per user** held in memory "
+        f"(the due-time index, Python heap, RocksDB's index and filter blocks); the states themselves "
+        f"stay on disk and are read per event.",
         f"- Machine during this step: {_load_note(s.get('load'))}.",
-        "",
     ]
+    if p:
+        one, users = p["one"], p["traffic"]["users"]
+        keys = users + p["traffic"]["anonymous_first"]
+        lines.append(
+            f"- Through the pipeline (section 1, one worker, {users:,} users and {p['traffic']['anonymous_first']:,} "
+            f"anonymous ids, ~10 inputs each): RocksDB {_mib(one['store_bytes'])} on disk after the run "
+            f"({one['store_bytes'] / keys:,.0f} bytes per key, SST {_mib(one['store_sst_bytes'])}, the rest "
+            f"write-ahead log and metadata); RSS grew {_mib(one['rss_end'] - one['rss_ready'])} from /health "
+            f"to the end ({(one['rss_end'] - one['rss_ready']) / keys:,.0f} bytes per key, write buffers included).")
+    lines.append("")
     return lines
 
 
@@ -570,14 +590,21 @@ def _bottlenecks_section(results: dict) -> list:
         at5k = next((r for r in lat["runs"] if r["rate"] == 5000), None)
         if at5k and not (_num(at5k["p99_ms"]) < TARGETS["latency_p99_ms"]):
             sustained = [r for r in lat["runs"] if _num(r["p99_ms"]) < 1000]
+            load = at5k.get("load") or {}
+            contended = load.get("machine_cores_busy", 0) > 0.85 * (os.cpu_count() or 1)
             lines += [
                 "### Latency at 5k events/s",
                 "",
                 f"At 5,000 identify/s the worker decided {at5k['decided_per_s']:,.0f} identify/s at "
-                f"{100 * at5k['worker_cpu_share']:.0f}% of a core: the offered load is above what one worker "
+                f"{100 * at5k['worker_cpu_share']:.0f}% of a core"
+                + (f" (the machine's {os.cpu_count()} cores were {load['machine_cores_busy']:.2f} busy: the load "
+                   f"generator, the broker and {load['other_cores']:.2f} cores of other processes took the rest)"
+                   if contended else "")
+                + ": the offered load is above what one worker "
                 "processes, so a queue builds up in the input topic and the latency is the time spent in "
-                "that queue, growing for as long as the load lasts. The latency target can only hold "
-                "below the worker's capacity"
+                "that queue, growing for as long as the load lasts. An identify costs the worker more than "
+                "the average input of the pipeline mix: each one emits a decision and writes a new state. "
+                "The latency target can only hold below the worker's capacity"
                 + (" (at " + ", ".join(f"{r['rate']:,.0f}/s" for r in sustained) + " the p99 was "
                    + ", ".join(_ms(r["p99_ms"]) for r in sustained) + ")" if sustained else "")
                 + "; the cost per event is the one described under throughput.",
@@ -604,9 +631,17 @@ def _bottlenecks_section(results: dict) -> list:
             s = b["profile"]
             any_profile = True
             lines += [
-                f"In the profile, the view body (`Eligibility.get`) is {_hot(s, 'views.py:Eligibility.get'):.0f}% of "
-                f"the wall time and aiohttp's request handling {_hot(s, 'web_protocol.py:RequestHandler._handle_request'):.0f}%;"
-                f" the rest is the event loop and HTTP parsing/writing.",
+                f"In the profile (which also covers the worker's start and recovery), aiohttp's request handling "
+                f"is {_hot(s, 'web_protocol.py:RequestHandler._handle_request'):.0f}% of the wall time; in it, the "
+                f"view body (`Eligibility.get`) {_hot(s, 'views.py:Eligibility.get'):.0f}%, of which the table read "
+                f"(`_live_state`: `users.get`) {_hot(s, 'views.py:_live_state'):.0f}% and targeting.decide "
+                f"{_hot(s, 'targeting.py:decide'):.0f}%; Faust's table router {_hot(s, 'router.py:Router.route_req'):.0f}%. "
+                "The rest is aiohttp parsing and writing and the event loop. `users.get` outside an event "
+                "reads RocksDB twice (`key in store`, then the value, each probing the partitions' "
+                "stores): the agent's one-read `load()` (streams/agents/users.py) would halve that part; "
+                "views.py is not changed here (other work is under way in it). Even with the view body "
+                "free, one Python process serving HTTP on one core stays under 5k req/s: aiohttp and "
+                "Faust's web layer alone take more than 200 µs per request here.",
                 "",
                 profiling.markdown(s, "Profile: the worker under HTTP load"),
                 "",
@@ -655,7 +690,7 @@ def _changes_section() -> list:
         "to DEBUG** and leaves it there; every `logger.debug()` in faust, mode and aiokafka then "
         "built a LogRecord (stack walk included), several per event. With the spinner off the root "
         "logger keeps the configured level. Measured on the pipeline mix: about 1.0 ms of worker "
-        "CPU per event before, about 0.8 ms after.",
+        "CPU per event before, about 0.8 ms after this change alone.",
         "- `streams/worker.py`: the worker's Kafka consumer waits at most 100 ms for a fetch "
         "(`bound_fetch_wait`). Faust hard-codes `fetch_max_wait_ms=1500`; aiokafka keeps one fetch "
         "in flight per broker and leaves out of it the partitions whose records are still "
@@ -663,11 +698,21 @@ def _changes_section() -> list:
         "fetch: stalls of up to 1.5 s under load. Measured at 1,000 identify/s before the change: "
         "~550 decisions/s, p50 3.4 s; after: ~900 decisions/s, p50 ~80 ms. An idle worker now "
         "spends about 2% of a core on empty fetches (1% before).",
+        "- `streams/faustfixes.py` (the start-up seek fix): the partitions with no commit are "
+        "sought to the beginning in one `seek_to_beginning(*partitions)` call instead of one call "
+        "per partition; each call waited for the fetcher's next round (`fetch_max_wait_ms`), so "
+        "a worker of a fresh group waited partitions × fetch wait before `/health` turned 200: "
+        "5 s with 49 partitions and 100 ms, 73 s with Faust's 1.5 s. Now 0.1 s. "
+        "tools/probes/restart_loss_probe.py: 8/8 restarts delivered with the change.",
         "- `streams/agents/users.py`: the user state is read with one store read "
         "(`load()`: the table's get hook, then the store's get) instead of `Table.get`, which "
-        "asks RocksDB `key in store` and then reads the same value again; and the physical → "
-        "logical topic name of each event is a dict lookup instead of a scan over every name. "
-        "Same results, same Faust sensor calls.",
+        "asks RocksDB `key in store` and then reads the same value again. Same results, same "
+        "Faust sensor calls.",
+        "- `streams/agents/users.py`: the due-time index is rebuilt after recovery from the "
+        "store's raw items, decoded with orjson directly (`_stored_states`), instead of "
+        "`users.items()`, which passes every key and value through Faust's serializer registry: "
+        "the scan of 100k users went from ~2.9 s to ~1.3 s (same users indexed: 1,900 of 100,000 "
+        "in the check). It runs at every start, so it is most of a warm restart.",
         "",
     ]
 
@@ -680,16 +725,17 @@ def _method_section(sizes: dict) -> list:
         "names (config `topics:` renames), data directory and web port; the at-least-once "
         "guarantee and the RocksDB store, as shipped.",
         "- Throughput: completion is read from the worker's `/metrics` "
-        "(`survey_streams_processed_total` + `survey_streams_duplicates_skipped_total` over the "
-        "inbound topics reaching N) and from `surveys.eligibility`'s end offsets staying "
-        "unchanged for 3 s; the end time is the later of the last input applied and the last "
-        "decision's Kafka timestamp.",
+        "(`survey_streams_processed_total` over the inbound topics reaching N minus the "
+        "redeliveries) and from `surveys.eligibility`'s end offsets staying unchanged for 3 s; "
+        "the end time is the later of the last input applied and the last decision's Kafka timestamp.",
         "- The baseline (bench/baseline.py) is a separate process with the same inputs: "
         "AIOKafkaConsumer.getmany, orjson.loads, orjson.dumps, AIOKafkaProducer.send per message.",
         "- Latency (bench/latency.py) and HTTP load (bench/httpload.py) run as separate processes.",
         "- Profiles: pyinstrument on a separate, smaller run (its overhead would distort the "
         "figures above); sessions and text trees in var/bench/profiles/.",
-        f"- Sizes of this run: {', '.join(f'{k}={v}' for k, v in sizes.items())}.",
+        f"- Sizes of this run: {', '.join(f'{k}={v}' for k, v in sizes.items())}; `--quick` runs every "
+        "step small. The figures are also in var/bench/results.json; "
+        "`python -m bench.run --render var/bench/results.json` rewrites this page from them.",
         "",
     ]
 
