@@ -19,6 +19,7 @@ from ..schemas import widget as widget_schema
 from ..state import public_user
 from ..timeutil import iso
 from ..agents.emit import dead_letter
+from ..agents.users import load as load_user
 
 STATIC = Path(__file__).parent / "static"
 CORS = {
@@ -166,7 +167,7 @@ class Eligibility(BridgeView):
 
 
 def _live_state(user_id: str) -> dict | None:
-    state = users.get(user_id)
+    state = load_user(user_id)
     return None if state is None or state.get("aliasOf") else state
 
 
