@@ -195,18 +195,19 @@ async def save(user: str, state: dict, now: int) -> None:
     outcome = targeting.outcome(decision)
     previous = state.get("decision")
     before = (previous["eligible"], previous["surveyId"], previous["reason"]) if previous else NO_DECISION
-    record = None
     if outcome != before:
-        record = targeting.decision_record(decision, user, now)
-        await send(names.ELIGIBILITY, user, record)
+        await send(names.ELIGIBILITY, user, targeting.decision_record(decision, user, now))
     state["decision"] = {"eligible": outcome[0], "surveyId": outcome[1], "reason": outcome[2],
                          "eligibleAt": decision.eligible_at}
-    due.schedule(user, _next_due(state, decision))
+    due.schedule(user, next_due(state))
     users[user] = state
 
 
-def _next_due(state: dict, decision) -> int | None:
-    deadlines = [t for t in (decision.eligible_at, lifecycle.next_deadline(state)) if t is not None]
+def next_due(state: dict) -> int | None:
+    """When time alone may change this user: the stored decision's eligibleAt or an open
+    display's timeout, whichever comes first."""
+    decided = (state.get("decision") or {}).get("eligibleAt")
+    deadlines = [t for t in (decided, lifecycle.next_deadline(state)) if t is not None]
     return min(deadlines) if deadlines else None
 
 
@@ -235,10 +236,9 @@ async def rebuild_due_index() -> None:
     for user, state in _stored_states():
         if not state or state.get("aliasOf"):
             continue
-        decision = state.get("decision") or {}
-        deadlines = [t for t in (decision.get("eligibleAt"), lifecycle.next_deadline(state)) if t is not None]
-        if deadlines:
-            due.schedule(user, min(deadlines))
+        when = next_due(state)
+        if when is not None:
+            due.schedule(user, when)
             count += 1
     log.info("due index rebuilt", extra={"users": count})
 
