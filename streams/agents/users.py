@@ -67,29 +67,25 @@ async def process(stream):
 
 
 async def handle(logical: str, raw_key: bytes | None, raw: bytes, source: dict) -> None:
+    """Decode one input and apply it here when it is keyed by its user, else re-key it
+    to the user's partition through streams.user-commands."""
     key = raw_key.decode("utf-8", errors="replace") if raw_key is not None else None
     if logical == names.USER_COMMANDS:
         await handle_command(key, orjson.loads(raw), source)
     elif logical == names.LIFECYCLE:
-        event = widget_schema.validate_event(_decode_object(raw), config)
-        await route(key, event["userId"], {"kind": "widget", "event": event, "source": source},
-                    lambda: apply_widget_event(event["userId"], event, source))
+        event = widget_schema.validate_event(segment_schema.decode_object(raw), config)
+        user = event["userId"]
+        if key == user:
+            await apply_widget_event(user, event, source)
+        else:
+            await send(names.USER_COMMANDS, user, {"kind": "widget", "event": event, "source": source})
     else:
         message = segment_schema.decode(raw)
-        await route(key, segment_schema.user_key(message), {"kind": "segment", "message": message, "source": source},
-                    lambda: apply_segment(segment_schema.user_key(message), message, source, hops=0))
-
-
-def _decode_object(raw: bytes) -> dict:
-    return segment_schema.decode_object(raw)
-
-
-async def route(key: str | None, user: str, command: dict, apply_here) -> None:
-    """Apply here when the record is already keyed by its user, else re-key it to the owner."""
-    if key == user:
-        await apply_here()
-    else:
-        await send(names.USER_COMMANDS, user, command)
+        user = segment_schema.user_key(message)
+        if key == user:
+            await apply_segment(user, message, source, hops=0)
+        else:
+            await send(names.USER_COMMANDS, user, {"kind": "segment", "message": message, "source": source})
 
 
 async def handle_command(key: str, command: dict, source: dict) -> None:
