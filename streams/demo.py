@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import random
 import shutil
@@ -35,13 +34,14 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
+
+from .httpjson import request as http
 from . import localkafka, report, topics as names
 from .config import Config, load_config
 from .settings import Settings
@@ -154,22 +154,6 @@ def heading(title: str) -> None:
 # ---------------------------------------------------------------- HTTP
 
 
-def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 15.0):
-    """(status, parsed JSON or text); never raises on an HTTP error status."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, payload = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, payload = error.code, error.read()
-    try:
-        return status, json.loads(payload)
-    except ValueError:
-        return status, payload.decode(errors="replace")
-
-
 def basic_auth(write_key: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
 
@@ -191,7 +175,7 @@ def reachable(address: str, timeout_s: float = 1.0) -> bool:
 
 def load_sample(path: Path) -> list[dict]:
     with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+        return [orjson.loads(line) for line in lines if line.strip()]
 
 
 def _shift_created_at(value, shift_ms: int):
@@ -299,7 +283,7 @@ def read_topic(bootstrap: str, topic: str, since: dict | None = None, timeout_s:
                     if message.offset >= end[TopicPartition(message.topic, message.partition)]:
                         continue
                     try:
-                        value = json.loads(message.value)
+                        value = orjson.loads(message.value)
                     except (TypeError, ValueError):
                         continue
                     records.append((message.key.decode("utf-8", "replace") if message.key else None, value))
@@ -636,7 +620,7 @@ class Demo:
         if identifies:
             example = next((v for v in identifies if None not in (v.get("traits") or {}).values()), identifies[-1])
             print(f"  identify           {len(identifies):>3}  (e.g. {example['userId']}: "
-                  f"{json.dumps(example.get('traits'), ensure_ascii=False)})")
+                  f"{orjson.dumps(example.get('traits')).decode()})")
 
         responses = [v for _, v in self.since(names.RESPONSES)]
         heading(f"Responses ({self.topic(names.RESPONSES)}, this run: {len(responses)})")

@@ -10,8 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,25 +18,11 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams import topics as names
+from streams.httpjson import request as http  # noqa: F401  (tests import it from here)
 from streams.localkafka import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
-
-
-def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10.0):
-    """(status, parsed JSON or text) for a request; never raises on HTTP errors."""
-    data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, payload = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, payload = error.code, error.read()
-    try:
-        return status, orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return status, payload.decode(errors="replace")
 
 
 def basic_auth(write_key: str) -> dict:
