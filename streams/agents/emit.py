@@ -6,7 +6,7 @@ import logging
 import orjson
 
 from .. import deadletter, topics as names
-from ..app import app, names_of
+from ..app import names_of, topic
 from ..errors import InvalidInput
 from ..metrics import registry
 
@@ -16,14 +16,16 @@ _topics: dict = {}
 
 def _topic(logical: str):
     if logical not in _topics:
-        from ..app import topic
         _topics[logical] = topic(logical, internal=logical == names.USER_COMMANDS)
     return _topics[logical]
 
 
-async def send(logical: str, key: str | None, value: dict) -> None:
-    await _topic(logical).send(key=key.encode() if key is not None else None, value=orjson.dumps(value))
+async def send(logical: str, key: str | None, value: dict):
+    """Produce `value` as JSON to a logical topic. Returns the broker's acknowledgement, for
+    the callers that must know the record is in Kafka before they answer (the bridge)."""
+    delivery = await _topic(logical).send(key=key.encode() if key is not None else None, value=orjson.dumps(value))
     registry.inc("survey_streams_messages_out_total", topic=names_of(logical))
+    return delivery
 
 
 async def dead_letter(error: InvalidInput, source: dict, payload, key: str | None = None) -> None:
@@ -33,5 +35,3 @@ async def dead_letter(error: InvalidInput, source: dict, payload, key: str | Non
     log.info("dead-lettered", extra={"code": error.code, "field": error.field, "source": origin})
     await send(names.DEADLETTER, key, deadletter.record(error, source, payload))
 
-
-__all__ = ["send", "dead_letter", "app"]

@@ -18,7 +18,7 @@ from ..metrics import registry
 from ..schemas import widget as widget_schema
 from ..state import public_user
 from ..timeutil import iso
-from ..agents.emit import dead_letter
+from ..agents.emit import dead_letter, send
 from ..agents.users import load as load_user
 
 STATIC = Path(__file__).parent / "static"
@@ -129,25 +129,16 @@ class Ingest(BridgeView):
             return self.refuse(400, error.code, error.detail, error.field)
         for error, item in rejected:
             await dead_letter(error, {"http": f"/v1/{kind}"}, item)
-        await _produce_all([(topic, user, message) for topic, user, message in accepted])
+        await _produce_all(accepted)
         registry.inc("survey_streams_messages_in_total", topic=f"http:/v1/{kind}", amount=len(accepted) + len(rejected))
         return self.reply({"success": True})
 
 
 async def _produce_all(records) -> None:
     """Produce and wait for the broker's acks: a 2xx means the messages are in Kafka."""
-    from ..agents.emit import _topic
-
-    futures = []
-    for logical, key, value in records:
-        futures.append(await _topic(logical).send(key=key.encode(), value=orjson.dumps(value)))
-        registry.inc("survey_streams_messages_out_total", topic=app_topic_name(logical))
-    if futures:
-        await asyncio.gather(*futures)
-
-
-def app_topic_name(logical: str) -> str:
-    return config.topics[logical]
+    deliveries = [await send(logical, key, value) for logical, key, value in records]
+    if deliveries:
+        await asyncio.gather(*deliveries)
 
 
 @app.page("/v1/eligibility/{user_id}")
