@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from streams.timeutil import iso
+
 PLANS = ("free", "pro", "team", "enterprise")
 EVENTS = (  # (name, weight): "Report Exported" is csat-export's trigger
     ("Page Viewed", 30), ("Button Clicked", 20), ("Dashboard Opened", 15), ("Search Performed", 10),
@@ -23,11 +25,6 @@ _EVENT_WEIGHTS = [weight for _, weight in EVENTS]
 USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/124.0.0.0 Safari/537.36")
 DAY_MS = 86_400_000
-
-
-def iso(ms: int) -> str:
-    t = time.gmtime(ms / 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ms % 1000:03d}Z"
 
 
 class Synth:
@@ -82,22 +79,8 @@ class Synth:
 
     def identify(self, i: int, at: int, user_id: str | None, anonymous_id: str | None,
                  traits: int | None = None) -> dict:
-        message = {
-            "type": "identify",
-            "messageId": self.message_id(),
-            "timestamp": iso(at),
-            "originalTimestamp": iso(at),
-            "sentAt": iso(at + 20),
-            "receivedAt": iso(at + 35),
-            "integrations": {"All": True},
-            "version": 2,
-            "context": self._context(with_page=False),
-            "traits": self.traits(i, traits or self.rng.randint(10, 30)),
-        }
-        if user_id is not None:
-            message["userId"] = user_id
-        if anonymous_id is not None:
-            message["anonymousId"] = anonymous_id
+        message = self._envelope("identify", at, user_id, anonymous_id, with_page=False)
+        message["traits"] = self.traits(i, traits or self.rng.randint(10, 30))
         return message
 
     def track(self, at: int, user_id: str | None, anonymous_id: str | None) -> dict:
@@ -109,18 +92,24 @@ class Synth:
         if event == "Report Exported":
             properties["format"] = rng.choice(("pdf", "csv", "xlsx"))
             properties["rows"] = rng.randrange(1, 100_000)
+        message = self._envelope("track", at, user_id, anonymous_id, with_page=True)
+        message["event"] = event
+        message["properties"] = properties
+        return message
+
+    def _envelope(self, kind: str, at: int, user_id: str | None, anonymous_id: str | None,
+                  with_page: bool) -> dict:
+        """The fields every synthetic Segment message shares (library-like times and context)."""
         message = {
-            "type": "track",
+            "type": kind,
             "messageId": self.message_id(),
-            "event": event,
             "timestamp": iso(at),
             "originalTimestamp": iso(at),
             "sentAt": iso(at + 20),
             "receivedAt": iso(at + 35),
             "integrations": {"All": True},
             "version": 2,
-            "context": self._context(with_page=True),
-            "properties": properties,
+            "context": self._context(with_page=with_page),
         }
         if user_id is not None:
             message["userId"] = user_id

@@ -20,7 +20,9 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from .gen import Synth, iso
+from streams.timeutil import iso
+
+from .gen import Synth
 
 WARMUP_S = 2.0
 DRAIN_S = 15.0
