@@ -11,6 +11,13 @@ from . import topics as names
 from .config import Config
 
 
+def _new_topic(name: str, logical: str, partitions: int, replication: int) -> NewTopic:
+    special = names.SINGLE_PARTITION.get(logical)
+    if special is not None:
+        return NewTopic(name, 1, replication, topic_configs=dict(special))
+    return NewTopic(name, partitions, replication)
+
+
 def create_topics(bootstrap: str, config: Config, *, quiet: bool = False) -> list[str]:
     """Create every topic of CONTRACT 3 (and the internal one) if missing; returns those created.
 
@@ -26,11 +33,12 @@ def create_topics(bootstrap: str, config: Config, *, quiet: bool = False) -> lis
         missing = [name for name in wanted if name not in existing]
         if missing:
             try:
-                admin.create_topics([NewTopic(name, config.project.partitions, replication) for name in missing])
+                admin.create_topics([_new_topic(name, wanted[name], config.project.partitions, replication)
+                                     for name in missing])
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another worker
         for name, partitions in existing.items():
-            if partitions != config.project.partitions:
+            if wanted[name] not in names.SINGLE_PARTITION and partitions != config.project.partitions:
                 print(f"warning: topic {name} has {partitions} partitions, config says {config.project.partitions}; "
                       "user-keyed topics must all have the same count", file=sys.stderr)
         if not quiet:

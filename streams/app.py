@@ -31,7 +31,7 @@ app = faust.App(
     web_bind=settings.web_host,
     web_host=settings.web_host,
     web_port=settings.web_port,
-    canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+    canonical_url=settings.canonical_url,
     consumer_auto_offset_reset="earliest",
     key_serializer="raw",
     value_serializer="raw",
@@ -88,3 +88,20 @@ users = json_table("users", "Per-user state (streams/state.py).")
 scores = json_table("scores", "Score accumulators per survey per day, key '<surveyId>|<YYYY-MM-DD>'.")
 
 log = logging.getLogger("streams")
+
+# The app's secret (streams.signing): STREAMS_DISPLAY_SECRET, else read from the
+# `streams.secrets` topic by the worker before it starts (streams.worker.run calls
+# use_secret). It signs display tokens and user commands, each with a key of its own.
+display_secret: bytes = b""
+command_key: bytes = b""
+
+
+def use_secret(secret: bytes) -> None:
+    global display_secret, command_key
+    from .signing import derived_key
+
+    display_secret = derived_key(secret, "display-token") if secret else b""
+    command_key = derived_key(secret, "user-command") if secret else b""
+
+
+use_secret(settings.display_secret.encode("utf-8"))

@@ -154,10 +154,25 @@ class Survey:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one user's state may hold (CONTRACT 7; docs/security.md lists every limit)."""
+
+    state_bytes: int = 256 * 1024  # the stored state, JSON; Kafka's default record cap is 1 MB
+    traits: int = 256  # trait names per user
+    trait_bytes: int = 64 * 1024  # the traits object, JSON
+
+
+@dataclass(frozen=True)
 class Project:
     recontact_days: float = 7
     display_timeout_minutes: float = 30
     partitions: int = 8
+    # An alias (or identify) folding an identified user into another userId is refused
+    # (dead letter `alias_conflict`) unless this is true.
+    merge_identified_users: bool = False
+    # How long a display token from /v1/eligibility may open its display.
+    display_token_minutes: float = 60
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True)
@@ -390,15 +405,35 @@ def _survey(file: str, index: int, value: Any, seen: set) -> Survey:
     )
 
 
+def _limits(check: _Checker, value: Any) -> Limits:
+    defaults = Limits()
+    data = check.mapping(value, "project.limits", ("state_bytes", "traits", "trait_bytes"))
+    # Upper bounds keep a state's changelog record under Kafka's default 1 MB record size.
+    state_bytes = check.number(data, "state_bytes", "project.limits.state_bytes", defaults.state_bytes,
+                               minimum=4096, maximum=768 * 1024, integer=True)
+    return Limits(
+        state_bytes=state_bytes,
+        traits=check.number(data, "traits", "project.limits.traits", defaults.traits, minimum=1, maximum=10_000, integer=True),
+        trait_bytes=check.number(data, "trait_bytes", "project.limits.trait_bytes", min(defaults.trait_bytes, state_bytes // 2),
+                                 minimum=1024, maximum=state_bytes // 2, integer=True),
+    )
+
+
 def parse_config(data: Any, file: str = "<memory>") -> Config:
     """Validate a parsed YAML document and fill in every default."""
     check = _Checker(file)
     data = check.mapping(data, "", ("project", "surveys", "topics"))
-    project_in = check.mapping(data.get("project"), "project", ("recontact_days", "display_timeout_minutes", "partitions"))
+    project_in = check.mapping(data.get("project"), "project", (
+        "recontact_days", "display_timeout_minutes", "partitions", "merge_identified_users",
+        "display_token_minutes", "limits"))
     project = Project(
         recontact_days=check.number(project_in, "recontact_days", "project.recontact_days", 7),
         display_timeout_minutes=check.number(project_in, "display_timeout_minutes", "project.display_timeout_minutes", 30, minimum=0.01),
         partitions=check.number(project_in, "partitions", "project.partitions", 8, minimum=1, integer=True),
+        merge_identified_users=check.boolean(project_in, "merge_identified_users", "project.merge_identified_users", False),
+        display_token_minutes=check.number(project_in, "display_token_minutes", "project.display_token_minutes", 60,
+                                           minimum=1, maximum=7 * 24 * 60),
+        limits=_limits(check, project_in.get("limits")),
     )
     renames = check.mapping(data.get("topics"), "topics", topic_names.ALL)
     for logical, physical in renames.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from .errors import InvalidInput
 
 PAYLOAD_MAX = 64 * 1024
+DETAIL_MAX = 1024  # a detail may quote the input: never let it make the record large
 
 
 def payload_text(payload: bytes | str | None) -> str:
@@ -16,6 +17,7 @@ def payload_text(payload: bytes | str | None) -> str:
 
 def record(error: InvalidInput, source: dict, payload: bytes | str | None) -> dict:
     """`source` is {"topic", "partition", "offset"} or {"http": path}."""
-    detail = error.detail if error.field is None else f"{error.detail} (field '{error.field}')"
-    return {"error": error.code, "detail": detail, "field": error.field, "source": source,
+    field = error.field[:DETAIL_MAX] if isinstance(error.field, str) else error.field
+    detail = error.detail if field is None else f"{error.detail} (field '{field}')"
+    return {"error": error.code, "detail": detail[:DETAIL_MAX], "field": field, "source": source,
             "payload": payload_text(payload)}

@@ -10,6 +10,9 @@ MISSING_FIELD = "missing_field"
 INVALID_FIELD = "invalid_field"
 TOO_LARGE = "too_large"
 UNKNOWN_TYPE = "unknown_type"
+ALIAS_CONFLICT = "alias_conflict"  # CONTRACT 7: folding an identified user into another
+INVALID_TOKEN = "invalid_token"  # a widget event without a valid display token
+INVALID_SIGNATURE = "invalid_signature"  # a user command no worker signed
 
 
 class InvalidInput(ValueError):

@@ -1,4 +1,12 @@
-"""A fix to faust-streaming's start-up seek, applied when streams.app is imported.
+"""Fixes to faust-streaming, applied when streams.app is imported.
+
+1. The start-up seek (below).
+2. The producer buffer's flush, which let offsets be committed before the changelog
+   records of their inputs were sent (further down).
+3. A sensor that stops the process when an output of processing cannot be sent, instead
+   of committing past it (further down).
+
+The start-up seek.
 
 Faust positions its stream partitions with aiokafka's `seek_to_committed`, which moves a
 partition only when its committed offset is > 0. A partition with no commit (None) or a
@@ -14,8 +22,11 @@ the log when nothing is. Changelog partitions are left alone: table recovery pos
 """
 from __future__ import annotations
 
+import asyncio
 import os
 
+from faust import Sensor
+from faust.transport import producer as faust_producer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 _CHANGELOG_SUFFIX = "-changelog"
@@ -43,8 +54,69 @@ async def seek_to_committed(self) -> dict:
     return await self.call_thread(_seek_to_committed_exactly, self._ensure_consumer())
 
 
+# --- The producer buffer's flush ---------------------------------------------------------
+#
+# Faust commits offsets after `producer.flush()`, which first drains its ProducerBuffer (the
+# queue that table changelog records go through, `send_soon`) and then aiokafka's. But
+# ProducerBuffer.flush gives up as soon as one message takes longer than 0.1 s to hand
+# over (`flush_atmost`: on the timeout it returns), and it does not count the message it
+# is handing over at that moment. A slow broker (metadata refresh, a restart, load) then
+# lets the offsets of inputs be committed while their changelog records are still in the
+# buffer: a kill then loses the state change for good (seen as trigger counts of 1 where
+# 2 were sent, issue 12). The fix: count the message in hand, and flush until nothing is
+# queued or in hand, however long each hand-over takes.
+
+async def _send_pending_counted(self, fut) -> None:
+    self._streams_in_hand = getattr(self, "_streams_in_hand", 0) + 1
+    try:
+        await _original_send_pending(self, fut)
+    finally:
+        self._streams_in_hand -= 1
+
+
+async def _flush_everything(self) -> None:
+    while self.size or getattr(self, "_streams_in_hand", 0):
+        if self.state != "running" and self.size:
+            raise RuntimeError("Cannot flush: Producer not Running")
+        self.message_sent.clear()
+        try:
+            await asyncio.wait_for(self.message_sent.wait(), timeout=0.1)
+        except asyncio.TimeoutError:
+            continue
+
+
+_original_send_pending = faust_producer.ProducerBuffer._send_pending
+
+
+# --- Failed sends of processing outputs ---------------------------------------------------
+#
+# aiokafka retries a produce until its request timeout and then fails the record's future;
+# Faust only logs that (`_on_published`) and goes on to commit the inputs whose outputs
+# were dropped. A record whose loss would lose data (a changelog record, a decision, a
+# lifecycle output, a response, a score, a user command) that fails to send must instead
+# stop the process before the next commit: the uncommitted inputs are then processed again
+# by whichever worker takes their partitions. Records whose sender awaits the broker's
+# acknowledgement itself (the bridge's inbound records, dead letters) are left to it.
+
+class StopOnLostOutput(Sensor):
+    def __init__(self, fatal_topics, stop) -> None:
+        super().__init__()
+        self._fatal_topics = fatal_topics
+        self._stop = stop
+
+    def on_send_initiated(self, producer, topic, message, keysize, valsize):
+        return topic
+
+    def on_send_error(self, producer, exc, state) -> None:
+        topic = state
+        if topic is not None and (topic in self._fatal_topics() or topic.endswith(_CHANGELOG_SUFFIX)):
+            self._stop(f"a record for {topic} could not be sent: {type(exc).__name__}: {exc}")
+
+
 def apply() -> None:
     # STREAMS_FAUST_SEEK_FIX=off exists only to reproduce the loss with the probe.
-    if os.environ.get("STREAMS_FAUST_SEEK_FIX", "on") == "off":
-        return
-    faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = seek_to_committed
+    if os.environ.get("STREAMS_FAUST_SEEK_FIX", "on") != "off":
+        faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = seek_to_committed
+    if os.environ.get("STREAMS_FAUST_FLUSH_FIX", "on") != "off":
+        faust_producer.ProducerBuffer._send_pending = _send_pending_counted
+        faust_producer.ProducerBuffer.flush = _flush_everything

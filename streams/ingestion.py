@@ -15,8 +15,14 @@ from . import topics as names
 from .errors import INVALID_FIELD, INVALID_JSON, MISSING_FIELD, NOT_AN_OBJECT, TOO_LARGE, InvalidInput
 from .schemas import segment as segment_schema
 
-MAX_MESSAGE_BYTES = 32 * 1024
+MAX_MESSAGE_BYTES = segment_schema.MAX_MESSAGE_BYTES  # as the client sent it (CONTRACT 7)
 MAX_BATCH_BYTES = 500 * 1024
+# What one batch request may make (docs/security.md): the envelope is copied into every
+# item, so the records are bounded in total, not only the body; and so are the items and
+# the dead letters one request can cause.
+MAX_BATCH_ITEMS = 2500
+MAX_BATCH_RECORD_BYTES = 1024 * 1024
+MAX_REJECTED_ITEMS = 100
 KINDS = ("identify", "track", "page", "group", "alias", "batch")
 # Fields of a batch envelope that Segment libraries expect to apply to every item.
 _ENVELOPE_FIELDS = ("context", "integrations", "sentAt")
@@ -25,8 +31,8 @@ _ENVELOPE_FIELDS = ("context", "integrations", "sentAt")
 class TooLarge(InvalidInput):
     """The body (HTTP 413) is over its limit."""
 
-    def __init__(self, field: str, size: int, limit: int):
-        super().__init__(TOO_LARGE, field, size, f"{field} is {size} bytes, over the {limit} byte limit")
+    def __init__(self, field: str, size: int, limit: int, unit: str = "bytes"):
+        super().__init__(TOO_LARGE, field, size, f"{field} is {size} {unit}, over the limit of {limit}")
 
 
 def write_key(authorization: str | None) -> str | None:
@@ -61,6 +67,9 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
 
     Raises InvalidInput (HTTP 400) for a malformed body and TooLarge (HTTP 413) for one
     over its limit. Items of a valid batch that fail go to the second list (dead letter).
+    Sizes (CONTRACT 7): a message is measured as the client sent it (at most 32 KB); the
+    record produced from it, with `receivedAt` and a batch's envelope, must also fit the
+    inbound record limit, so that no worker refuses later what is answered 200 here.
     """
     limit = MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
     if len(body) > limit:
@@ -71,31 +80,60 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
         raise InvalidInput(INVALID_JSON, "body", None, f"body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidInput(NOT_AN_OBJECT, "body", type(document).__name__, "body must be a JSON object")
+    # Bracket count in C first: only a body that may nest too deep is walked, item by item.
+    deep = body.count(b"{") + body.count(b"[") > segment_schema.MAX_DEPTH
     if kind != "batch":
+        if deep:
+            segment_schema.check_depth(document, field="body")
         document.setdefault("type", kind)
         if document["type"] != kind:
             raise InvalidInput(INVALID_FIELD, "type", document["type"], f"/v1/{kind} takes only {kind} messages")
-        return [_accept(segment_schema.validate(document), received_at)], []
+        return [_accept(segment_schema.validate(document), received_at, "message")[:3]], []
     items = document.get("batch")
     if not isinstance(items, list):
-        raise InvalidInput(MISSING_FIELD if items is None else INVALID_FIELD, "batch", items, "body must carry a 'batch' list")
+        raise InvalidInput(MISSING_FIELD if items is None else INVALID_FIELD, "batch", None, "body must carry a 'batch' list")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise TooLarge("batch", len(items), MAX_BATCH_ITEMS, unit="items")
     envelope = {k: document[k] for k in _ENVELOPE_FIELDS if k in document}
-    accepted, rejected = [], []
+    if deep:
+        segment_schema.check_depth(envelope, field="batch envelope")
+    accepted, rejected, total = [], [], 0
     for index, item in enumerate(items):
+        where = f"batch[{index}]"
         try:
             if not isinstance(item, dict):
-                raise InvalidInput(NOT_AN_OBJECT, f"batch[{index}]", type(item).__name__, "batch item must be an object")
+                raise InvalidInput(NOT_AN_OBJECT, where, type(item).__name__, "batch item must be an object")
+            if deep:
+                segment_schema.check_depth(item, field=where)
+            size = len(orjson.dumps(item))  # as the client sent it
+            if size > MAX_MESSAGE_BYTES:
+                raise TooLarge(where, size, MAX_MESSAGE_BYTES)
             for k, v in envelope.items():
                 item.setdefault(k, v)
-            size = len(orjson.dumps(item))
-            if size > MAX_MESSAGE_BYTES:
-                raise TooLarge(f"batch[{index}]", size, MAX_MESSAGE_BYTES)
-            accepted.append(_accept(segment_schema.validate(item), received_at))
+            accepted.append(_accept(segment_schema.validate(item), received_at, where))
         except InvalidInput as error:
-            rejected.append((error, orjson.dumps(item)))
-    return accepted, rejected
+            rejected.append((error, item_text(item)))
+            if len(rejected) > MAX_REJECTED_ITEMS:
+                raise InvalidInput(error.code, f"batch[{index}]", None,
+                                   f"more than {MAX_REJECTED_ITEMS} invalid items; the last: {error.detail}") from None
+            continue
+        total += accepted[-1][3]
+        if total > MAX_BATCH_RECORD_BYTES:
+            raise TooLarge("batch", total, MAX_BATCH_RECORD_BYTES, unit="bytes once the envelope is copied into its items")
+    return [record[:3] for record in accepted], rejected
 
 
-def _accept(message: dict, received_at: str) -> tuple[str, str, dict]:
+def item_text(item) -> bytes:
+    """A batch item as JSON for its dead letter, or a note when it cannot be written back."""
+    try:
+        return orjson.dumps(item)
+    except (orjson.JSONEncodeError, TypeError):
+        return b'"(the item cannot be written back as JSON: nested too deep)"'
+
+
+def _accept(message: dict, received_at: str, where: str) -> tuple[str, str, dict, int]:
     message["receivedAt"] = received_at
-    return names.TOPIC_FOR_TYPE[message["type"]], segment_schema.user_key(message), message
+    size = len(orjson.dumps(message))
+    if size > segment_schema.MAX_RECORD_BYTES:  # what the batch envelope added
+        raise TooLarge(where, size, segment_schema.MAX_RECORD_BYTES)
+    return names.TOPIC_FOR_TYPE[message["type"]], segment_schema.user_key(message), message, size

@@ -9,7 +9,8 @@ Pure: the caller passes `now` (epoch ms) and persists the mutated state.
       "deadline": ms,             # startedAt + display_timeout_minutes
       "answers": {questionId: value},   # the latest answer per question
       "answeredAt": {questionId: ms},
-      "messageIds": [str],        # widget messageIds applied, the last MESSAGE_IDS_MAX
+      "messageIds": [str],        # hashes (state.message_key) of the widget messageIds
+                                  # applied, the last MESSAGE_IDS_MAX
       "end": None | "completed" | "dismissed" | "expired",
       "endedAt": ms | None,
     }
@@ -21,7 +22,16 @@ Choices where the contract is silent:
 - `submitted` is Completed even with no answer (CONTRACT 5.3 names no condition for it);
   such a response has a null score and is left out of the scores.
 - Event time is the event's `timestamp`, else `now`, and never later than `now`: a
-  widget clock running ahead must not put lastShownAt in the future.
+  widget clock running ahead must not put lastShownAt in the future. A timestamp earlier
+  than the receipt time (`receivedAt`, else `now`) minus the longest a display can have
+  been open by then (display_token_minutes + display_timeout_minutes) is a broken or
+  forged clock (it would move a response into a past day's score): the receipt time is used.
+- At most MAX_ANSWERS per display are applied; later answers of that display are ignored
+  (each would be an Answered event sent to Segment).
+- One response per user, survey and recontact window (CONTRACT 7): a display of a survey
+  the user responded to less than `recontact_after_response_days` earlier is not opened,
+  and one that would complete within that window of another response (two displays open
+  at once, say in two tabs) ends as `superseded`, with no Completed and no response.
 - A display ends at its deadline (now >= deadline). An event whose time is after the
   deadline ends the display first (as the timer would have) and is then ignored, so the
   outcome does not depend on when the timer fires.
@@ -38,12 +48,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Config, Project, Survey
-from .state import DISPLAYS_MAX, new_survey_history
-from .timeutil import MINUTE_MS, parse_iso
+from .state import DISPLAYS_MAX, message_key, new_survey_history
+from .timeutil import DAY_MS, MINUTE_MS, parse_iso
 
 VIEWED, ANSWERED, COMPLETED, DISMISSED = "viewed", "answered", "completed", "dismissed"
 EXPIRED = "expired"  # an end state, not an output: a display timed out with no answer
+SUPERSEDED = "superseded"  # an end state, not an output: another response came first
 MESSAGE_IDS_MAX = 32
+MAX_ANSWERS = 50
 
 
 @dataclass(frozen=True)
@@ -60,9 +72,20 @@ class Output:
     source_message_id: str | None = None  # the widget messageId; None for a timeout
 
 
-def _event_time(event: dict, now: int) -> int:
+def _event_time(event: dict, project: Project, now: int) -> int:
+    received = min(parse_iso(event.get("receivedAt")) or now, now)
     parsed = parse_iso(event.get("timestamp"))
-    return now if parsed is None else min(parsed, now)
+    earliest = received - round((project.display_token_minutes + project.display_timeout_minutes) * MINUTE_MS)
+    if parsed is None or parsed < earliest:
+        return received
+    return min(parsed, now)
+
+
+def _responded_within(state: dict, survey: Survey, at: int) -> bool:
+    """Whether the user has a response to `survey` less than its recontact window from `at`."""
+    responded = state.get("surveys", {}).get(survey.id, {}).get("lastRespondedAt")
+    window = round(survey.targeting.recontact_after_response_days * DAY_MS)
+    return responded is not None and abs(at - responded) < window
 
 
 def _history(state: dict, survey_id: str) -> dict:
@@ -93,13 +116,18 @@ def _record_end(state: dict, survey_id: str, kind: str, at: int) -> None:
 
 
 def _end(state: dict, display_id: str, display: dict, kind: str, at: int,
-         source_message_id: str | None) -> list[Output]:
-    """Close the display as `kind`; returns its output (none for EXPIRED)."""
+         source_message_id: str | None, survey: Survey | None = None) -> list[Output]:
+    """Close the display as `kind`; returns its output (none for EXPIRED and SUPERSEDED).
+
+    A completion needs the survey, to hold the one-response-per-window rule.
+    """
+    if kind == COMPLETED and survey is not None and _responded_within(state, survey, at):
+        kind = SUPERSEDED
     answers = display["answers"]
-    for key in ("answers", "answeredAt", "messageIds"):
-        del display[key]
+    for key in ("answers", "answeredAt", "messageIds", "answered"):
+        display.pop(key, None)
     display["end"], display["endedAt"] = kind, at
-    if kind == EXPIRED:
+    if kind in (EXPIRED, SUPERSEDED):
         return []
     _record_end(state, display["surveyId"], kind, at)
     return [Output(kind, display["surveyId"], display_id, at,
@@ -107,9 +135,9 @@ def _end(state: dict, display_id: str, display: dict, kind: str, at: int,
                    source_message_id=source_message_id)]
 
 
-def _time_out(state: dict, display_id: str, display: dict) -> list[Output]:
+def _time_out(state: dict, display_id: str, display: dict, survey: Survey | None) -> list[Output]:
     if display["answers"]:
-        return _end(state, display_id, display, COMPLETED, max(display["answeredAt"].values()), None)
+        return _end(state, display_id, display, COMPLETED, max(display["answeredAt"].values()), None, survey)
     return _end(state, display_id, display, EXPIRED, display["deadline"], None)
 
 
@@ -126,18 +154,19 @@ def _make_room(displays: dict) -> bool:
 def apply_event(state: dict, event: dict, survey: Survey, project: Project, now: int) -> list[Output]:
     """Apply one validated widget event; returns the lifecycle events it causes, in order."""
     display_id, message_id, kind = event["displayId"], event.get("messageId"), event["type"]
-    at = _event_time(event, now)
+    message_hash = message_key(message_id) if message_id is not None else None
+    at = _event_time(event, project, now)
     displays = state.setdefault("displays", {})
     display = displays.get(display_id)
     outputs: list[Output] = []
 
     if display is None:
-        if not _make_room(displays):
+        if _responded_within(state, survey, at) or not _make_room(displays):
             return []
         display = displays[display_id] = {
             "surveyId": survey.id, "startedAt": at,
             "deadline": at + round(project.display_timeout_minutes * MINUTE_MS),
-            "answers": {}, "answeredAt": {}, "messageIds": [], "end": None, "endedAt": None,
+            "answers": {}, "answeredAt": {}, "messageIds": [], "answered": 0, "end": None, "endedAt": None,
         }
         # Whatever the first event is, the survey was on screen.
         _record_viewed(state, survey.id, at)
@@ -145,20 +174,21 @@ def apply_event(state: dict, event: dict, survey: Survey, project: Project, now:
     else:
         if display["end"] is not None or display["surveyId"] != survey.id:
             return []
-        if message_id is not None and message_id in display["messageIds"]:
+        if message_hash is not None and message_hash in display["messageIds"]:
             return []
         if at > display["deadline"]:
-            return _time_out(state, display_id, display)
+            return _time_out(state, display_id, display, survey)
         if at < display["startedAt"]:  # a late `shown`, say: the display began earlier
             display["deadline"] -= display["startedAt"] - at
             display["startedAt"] = at
 
-    if message_id is not None:
-        display["messageIds"] = (display["messageIds"] + [message_id])[-MESSAGE_IDS_MAX:]
+    if message_hash is not None:
+        display["messageIds"] = (display["messageIds"] + [message_hash])[-MESSAGE_IDS_MAX:]
 
     if kind == "answered":
         question_id = event.get("questionId")
-        if survey.question(question_id) is not None:
+        display["answered"] = display.get("answered", 0) + 1
+        if survey.question(question_id) is not None and display["answered"] <= MAX_ANSWERS:
             value = event.get("value")
             if at >= display["answeredAt"].get(question_id, at):
                 display["answers"][question_id] = value
@@ -167,7 +197,7 @@ def apply_event(state: dict, event: dict, survey: Survey, project: Project, now:
                                   value=value, source_message_id=message_id))
     elif kind in ("closed", "submitted"):
         outcome = COMPLETED if kind == "submitted" or display["answers"] else DISMISSED
-        outputs.extend(_end(state, display_id, display, outcome, at, message_id))
+        outputs.extend(_end(state, display_id, display, outcome, at, message_id, survey))
     return outputs
 
 
@@ -181,7 +211,8 @@ def expire_displays(state: dict, config: Config, now: int) -> list[Output]:
                  if display["end"] is None and display["deadline"] <= now)
     outputs: list[Output] = []
     for _, display_id in due:
-        outputs.extend(_time_out(state, display_id, state["displays"][display_id]))
+        display = state["displays"][display_id]
+        outputs.extend(_time_out(state, display_id, display, config.survey(display["surveyId"])))
     return outputs
 
 

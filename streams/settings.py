@@ -22,6 +22,11 @@ class Settings:
     admin_key: str = ""
     segment_write_key: str = ""
     segment_host: str = "https://api.segment.io"
+    # CONTRACT 7: the URL other workers use to reach this one (required when binding 0.0.0.0).
+    advertised_url: str = ""
+    # Beyond the contract: the display-token secret, when an operator keeps it elsewhere;
+    # empty: the app's shared secret in the `streams.secrets` topic (streams.signing).
+    display_secret: str = ""
     # Not in the contract: knobs for running several isolated apps on one cluster (tests,
     # benchmarks) and for the store and guarantee; the defaults are what users get.
     app_id: str = "survey-streams"
@@ -45,11 +50,22 @@ class Settings:
             admin_key=env.get("STREAMS_ADMIN_KEY", ""),
             segment_write_key=env.get("SEGMENT_WRITE_KEY", ""),
             segment_host=env.get("SEGMENT_HOST") or d.segment_host,
+            advertised_url=(env.get("STREAMS_ADVERTISED_URL") or "").strip().rstrip("/"),
+            display_secret=env.get("STREAMS_DISPLAY_SECRET", ""),
             app_id=env.get("STREAMS_APP_ID") or d.app_id,
             store=env.get("STREAMS_STORE") or d.store,
             processing_guarantee=env.get("STREAMS_PROCESSING_GUARANTEE") or d.processing_guarantee,
             log_level=env.get("STREAMS_LOG_LEVEL") or d.log_level,
         )
+
+    @property
+    def binds_all_interfaces(self) -> bool:
+        return self.web_host.strip() in ("0.0.0.0", "::", "[::]", "")
+
+    @property
+    def canonical_url(self) -> str:
+        """Where other workers reach this one: STREAMS_ADVERTISED_URL, else the bind address."""
+        return self.advertised_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def broker_url(self) -> str:

@@ -1,8 +1,10 @@
-"""The per-user state kept in the `users` table, and its shape.
+"""The per-user state kept in the `users` table, its shape, and its byte budget.
 
 Every instant is epoch milliseconds (UTC). The value is plain JSON so the changelog is
-readable with any Kafka tool. Bounds keep one user's state small (docs/state.md):
-`seen` holds at most SEEN_MAX message ids, `displays` at most DISPLAYS_MAX entries.
+readable with any Kafka tool. Bounds keep one user's state small (docs/security.md):
+`seen` holds at most SEEN_MAX message-id hashes, `displays` at most DISPLAYS_MAX entries,
+`outbox` at most OUTBOX_MAX entries, and `encode` refuses a state over the project's
+limits (CONTRACT 7) before it is written anywhere.
 
     {
       "userId": str | None,           # None while only anonymous ids were seen
@@ -18,16 +20,78 @@ readable with any Kafka tool. Bounds keep one user's state small (docs/state.md)
                              "lastDismissedAt": ms|None, "responses": int}},
       "lastSurveyShownAt": ms | None,
       "displays": {displayId: {...}},  # lifecycle state per display (streams.lifecycle)
-      "seen": {messageId: handled_ms}, # duplicate detection, 24 h
+      "seen": {message_key(id): handled_ms},  # duplicate detection, 24 h
+      "outbox": [[input_key, size, [[topic, key, value], ...]], ...],  # outputs of the
+                                      # latest inputs, produced again on a replay
       "decision": {"eligible", "surveyId", "reason", "eligibleAt"} | None,  # last emitted
       "aliasOf": str | None,          # this key was folded into that user
     }
 """
 from __future__ import annotations
 
+import hashlib
+
+import orjson
+
+from .errors import INVALID_FIELD, TOO_LARGE, InvalidInput
+
 SEEN_WINDOW_MS = 24 * 60 * 60 * 1000
 SEEN_MAX = 256
 DISPLAYS_MAX = 32
+# The outbox keeps the outputs of a user's latest inputs until they are surely committed:
+# a few entries, and beyond OUTBOX_BYTES only the newest (docs/processing.md).
+OUTBOX_MAX = 16
+OUTBOX_BYTES = 64 * 1024
+
+
+def message_key(message_id: str) -> str:
+    """What the state remembers of a message id: 16 hex chars of its BLAKE2b hash, so an
+    id's length costs the state nothing (ids are up to 256 bytes)."""
+    return hashlib.blake2b(message_id.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def encode(state: dict, limits) -> bytes:
+    """The state as stored (JSON), or InvalidInput `too_large` naming the limit it breaks.
+
+    The one place the byte budget is enforced: every write of a user's state goes through
+    here first, so nothing over the budget reaches the store or the changelog.
+    """
+    traits = state.get("traits") or {}
+    if len(traits) > limits.traits:
+        raise InvalidInput(TOO_LARGE, "traits", len(traits),
+                           f"the user would have {len(traits)} traits, the limit is {limits.traits}")
+    try:
+        data = orjson.dumps(state)
+    except orjson.JSONEncodeError as exc:  # nesting orjson can read but not write
+        raise InvalidInput(INVALID_FIELD, "state", None, f"the state cannot be stored: {exc}") from None
+    if len(data) > limits.trait_bytes:  # the traits are a part of it: measure them only then
+        trait_bytes = len(orjson.dumps(traits))
+        if trait_bytes > limits.trait_bytes:
+            raise InvalidInput(TOO_LARGE, "traits", trait_bytes,
+                               f"the user's traits would take {trait_bytes} bytes, the limit is {limits.trait_bytes}")
+    if len(data) > limits.state_bytes:
+        raise InvalidInput(TOO_LARGE, "state", len(data),
+                           f"the user's state would take {len(data)} bytes, the limit is {limits.state_bytes}")
+    return data
+
+
+def record_outputs(state: dict, input_key: str, records: list) -> None:
+    """Keep `records` (the [topic, key, value] outputs of one input) in the outbox."""
+    size = len(orjson.dumps(records))
+    outbox = state.setdefault("outbox", [])
+    outbox.append([input_key, size, records])
+    del outbox[:-OUTBOX_MAX]
+    total = sum(entry[1] for entry in outbox)
+    while len(outbox) > 1 and total > OUTBOX_BYTES:
+        total -= outbox.pop(0)[1]
+
+
+def recorded_outputs(state: dict | None, input_key: str) -> list | None:
+    """The outputs recorded for `input_key`, or None if the input is not in the outbox."""
+    for key, _, records in (state or {}).get("outbox") or ():
+        if key == input_key:
+            return records
+    return None
 
 
 def new_user_state(user_id: str | None = None) -> dict:
@@ -45,6 +109,7 @@ def new_user_state(user_id: str | None = None) -> dict:
         "lastSurveyShownAt": None,
         "displays": {},
         "seen": {},
+        "outbox": [],
         "decision": None,
         "aliasOf": None,
     }

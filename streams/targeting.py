@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Optional, Union
 
 from . import filters
 from .config import Config, Survey
-from .timeutil import DAY_MS, HOUR_MS, iso
+from .timeutil import DAY_MS, FORMAT_MAX_MS, HOUR_MS, iso
 
 RULES = (
     "survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",
@@ -237,7 +237,7 @@ def _verdict(survey: Survey, user: _User, recontact_days: float, now: int) -> Su
         return SurveyVerdict(survey.id, True, ELIGIBLE, None, outcomes)
     eligible_at = None
     unblocks = [unblock for _, unblock in failing]
-    if None not in unblocks:
+    if None not in unblocks and max(unblocks) <= FORMAT_MAX_MS:  # not by year 9999: not by time
         candidate = max(unblocks)
         # Rules lifted by time stay lifted, but the survey window and the trigger window
         # close with time: the candidate holds only if the survey passes everything then.

@@ -6,7 +6,7 @@ they receive `now` as an argument.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 SECOND_MS = 1000
@@ -69,35 +69,75 @@ def parse_created_at(value: Any) -> int | None:
     return parse_epoch(value)
 
 
+# The instants a formatter can write: datetime's range, years 1 to 9999.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FORMAT_MIN_MS = -62135596800000  # 0001-01-01T00:00:00.000Z
+FORMAT_MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+# CONTRACT 7: an event time before this is a broken clock, not history.
+EVENT_TIME_MIN_MS = 946684800000  # 2000-01-01T00:00:00Z
+# ... and one more than this after receipt is a clock running ahead.
+EVENT_TIME_AHEAD_MS = DAY_MS
+CREATED_AT_MIN_MS = 0  # 1970-01-01: createdAt outside [this, now + 1 day] is ignored
+
+
+def _moment(ms: int) -> datetime:
+    """Epoch ms as a datetime, clamped into the range a datetime can hold (total)."""
+    clamped = min(max(int(ms), FORMAT_MIN_MS), FORMAT_MAX_MS)
+    return _EPOCH + timedelta(milliseconds=clamped)
+
+
 def iso(ms: int | None) -> str | None:
-    """Epoch ms to an ISO 8601 UTC string with `Z` (millisecond precision)."""
+    """Epoch ms to an ISO 8601 UTC string with `Z` (millisecond precision).
+
+    Total: an instant outside years 1-9999 is written as the nearest end of that range,
+    so no stored or computed time can make a formatter (and an HTTP answer) fail.
+    """
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / SECOND_MS, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % SECOND_MS:03d}Z"
+    moment = _moment(ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def day_of(ms: int) -> str:
-    """The UTC calendar day of an instant, `YYYY-MM-DD`."""
-    return datetime.fromtimestamp(ms / SECOND_MS, tz=timezone.utc).strftime("%Y-%m-%d")
+    """The UTC calendar day of an instant, `YYYY-MM-DD` (total, as iso)."""
+    return _moment(ms).strftime("%Y-%m-%d")
 
 
-def event_time(message: dict, now: int) -> int:
-    """Segment's corrected event time (CONTRACT 4.1).
+def plausible_created_at(ms: int | None, now: int) -> int | None:
+    """A parsed createdAt if it lies in [1970-01-01, now + 1 day], else None (CONTRACT 7)."""
+    if ms is None or ms < CREATED_AT_MIN_MS or ms > now + DAY_MS:
+        return None
+    return ms
+
+
+def event_time(message: dict, now: int) -> tuple[int, bool]:
+    """Segment's corrected event time (CONTRACT 4.1, 7), and whether it was replaced.
 
     `timestamp`; else `receivedAt - (sentAt - originalTimestamp)` (clock-skew corrected);
-    else `receivedAt`; else `originalTimestamp`; else `now`.
+    else `receivedAt`; else `originalTimestamp`; else `now`. A result before 2000-01-01 or
+    more than 24 h after receipt (`receivedAt`, no later than `now`; else `now`) is replaced
+    by the receipt time.
     """
-    timestamp = parse_iso(message.get("timestamp"))
-    if timestamp is not None:
-        return timestamp
     received = parse_iso(message.get("receivedAt"))
-    sent = parse_iso(message.get("sentAt"))
-    original = parse_iso(message.get("originalTimestamp"))
-    if received is not None and sent is not None and original is not None:
-        return received - (sent - original)
-    if received is not None:
-        return received
-    if original is not None:
-        return original
-    return now
+    if received is not None and received > now:
+        received = now  # whoever writes to Kafka sets receivedAt: it cannot be later than now
+    at = parse_iso(message.get("timestamp"))
+    if at is None:
+        sent = parse_iso(message.get("sentAt"))
+        original = parse_iso(message.get("originalTimestamp"))
+        if received is not None and sent is not None and original is not None:
+            at = received - (sent - original)
+        elif received is not None:
+            at = received
+        elif original is not None:
+            at = original
+        else:
+            return now, False
+    return bounded_event_time(at, received if received is not None else now)
+
+
+def bounded_event_time(at: int, received: int) -> tuple[int, bool]:
+    """(`at`, False) when plausible; else (`received`, True): before 2000 or over 24 h ahead."""
+    if at < EVENT_TIME_MIN_MS or at > received + EVENT_TIME_AHEAD_MS:
+        return received, True
+    return at, False

@@ -20,6 +20,8 @@ DEADLETTER = "streams.deadletter"
 # Internal: every user-keyed command (re-keyed Segment messages, identity folds, timer
 # ticks) goes through this one topic so that a single agent owns all writes to `users`.
 USER_COMMANDS = "streams.user-commands"
+# Internal: the display-token signing secret (streams.signing), one partition, compacted.
+SECRETS = "streams.secrets"
 
 INBOUND = (SEGMENT_IDENTIFY, SEGMENT_TRACK, SEGMENT_ALIAS)
 PUBLIC = (
@@ -33,7 +35,9 @@ PUBLIC = (
     SCORES,
     DEADLETTER,
 )
-ALL = PUBLIC + (USER_COMMANDS,)
+ALL = PUBLIC + (USER_COMMANDS, SECRETS)
+# Topics that are not user-keyed: their own partition count and settings.
+SINGLE_PARTITION = {SECRETS: {"cleanup.policy": "compact"}}
 
 # Which inbound topic each Segment message type is produced to (CONTRACT 3).
 TOPIC_FOR_TYPE = {

@@ -23,8 +23,8 @@ import orjson
 
 from . import filters
 from .config import Config
-from .state import SEEN_MAX, SEEN_WINDOW_MS, new_survey_history, new_user_state
-from .timeutil import event_time, parse_created_at
+from .state import SEEN_MAX, SEEN_WINDOW_MS, message_key, new_survey_history, new_user_state
+from .timeutil import event_time, parse_created_at, plausible_created_at
 
 # Oldest ids are dropped beyond this; a dropped id that shows up again only costs a
 # no-op fold of its redirect state.
@@ -40,6 +40,7 @@ class Applied(NamedTuple):
     changed: bool  # the state differs and must be written back
     duplicate: bool  # messageId already handled within 24 h: nothing changed
     folds: list  # [(anonymousId, userId)] the caller must fold
+    time_corrected: bool = False  # the event time was implausible and replaced (CONTRACT 7)
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -58,13 +59,14 @@ def _canonical(value) -> bytes:
         return repr(value).encode()
 
 
-def merge_traits(state: dict, traits: dict, times: dict | int) -> bool:
+def merge_traits(state: dict, traits: dict, times: dict | int, now: int) -> bool:
     """Merge `traits` into the state per key: the value with the latest time wins.
 
     `times` is one event time for all keys (an identify) or a per-key mapping (a folded
     state's traitTimes). Equal times are broken by the canonical JSON of the value, so the
     result is the maximum of (time, value) and does not depend on arrival order.
-    Recomputes `createdAt` when that trait changes. Returns True if anything changed.
+    Recomputes `createdAt` when that trait changes (ignored outside [1970, now + 1 day]).
+    Returns True if anything changed.
     """
     current_traits, current_times = state["traits"], state["traitTimes"]
     uniform = not isinstance(times, dict)
@@ -83,7 +85,7 @@ def merge_traits(state: dict, traits: dict, times: dict | int) -> bool:
         changed = True
         created_changed = created_changed or name == "createdAt"
     if created_changed:
-        state["createdAt"] = parse_created_at(current_traits["createdAt"])
+        state["createdAt"] = plausible_created_at(parse_created_at(current_traits["createdAt"]), now)
     return changed
 
 
@@ -98,18 +100,26 @@ def _add_anonymous_id(state: dict, anonymous_id: str) -> bool:
     return True
 
 
-def remember(state: dict, message_id: str, now: int) -> bool:
-    """Record a handled message id; False if it was already handled within 24 h (a duplicate).
+def seen_recently(state: dict | None, input_id: str, now: int) -> bool:
+    """Whether `input_id` was handled for this state within 24 h."""
+    handled = (state or {}).get("seen", {}).get(message_key(input_id))
+    return handled is not None and now - handled < SEEN_WINDOW_MS
 
+
+def remember(state: dict, input_id: str, now: int) -> bool:
+    """Record a handled input id; False if it was already handled within 24 h (a duplicate).
+
+    `seen` keeps a fixed-size hash of the id (state.message_key), never the id itself.
     Insertion order of `seen` is handling order, so the oldest entries are in front and
     pruning costs only what it removes.
     """
     seen = state["seen"]
-    handled = seen.get(message_id)
+    key = message_key(input_id)
+    handled = seen.get(key)
     if handled is not None and now - handled < SEEN_WINDOW_MS:
         return False
-    seen.pop(message_id, None)
-    seen[message_id] = now
+    seen.pop(key, None)
+    seen[key] = now
     for _ in range(len(seen) - SEEN_MAX):
         del seen[next(iter(seen))]
     while seen:
@@ -165,17 +175,22 @@ def _identify_traits(message: dict) -> dict:
     return traits
 
 
-def apply(state: dict | None, message: dict, key: str, config: Config, now: int) -> Applied:
-    """Apply one validated Segment message to the state stored under `key` (mutated in place)."""
+def apply(state: dict | None, message: dict, key: str, config: Config, now: int,
+          input_id: str | None = None) -> Applied:
+    """Apply one validated Segment message to the state stored under `key` (mutated in place).
+
+    Duplicates are found by `input_id`: the messageId by default; the caller passes the
+    record's coordinates for a message without one, so that a replay is still found.
+    """
     if state is None:
         state = new_user_state()
-    message_id = message.get("messageId")
-    if message_id is not None and not remember(state, message_id, now):
+    input_id = message.get("messageId") if input_id is None else input_id
+    if input_id is not None and not remember(state, input_id, now):
         return Applied(state, False, True, [])
-    changed = message_id is not None
+    changed = input_id is not None
     folds: list = []
 
-    at = event_time(message, now)
+    at, time_corrected = event_time(message, now)
     if state["firstSeen"] is None or at < state["firstSeen"]:
         state["firstSeen"] = at
         changed = True
@@ -193,7 +208,7 @@ def apply(state: dict | None, message: dict, key: str, config: Config, now: int)
     elif kind == "identify":
         traits = _identify_traits(message)
         if traits:
-            changed = merge_traits(state, traits, at) or changed
+            changed = merge_traits(state, traits, at, now) or changed
         if user_id == key:
             if not state["identified"]:
                 state["identified"] = changed = True
@@ -210,7 +225,7 @@ def apply(state: dict | None, message: dict, key: str, config: Config, now: int)
 
     if changed and state["aliasOf"] is not None:
         folds.append((key, state["aliasOf"]))
-    return Applied(state, changed, False, folds)
+    return Applied(state, changed, False, folds, time_corrected)
 
 
 def redirect_state(user_id: str, seen: dict | None = None) -> dict:
@@ -246,7 +261,7 @@ def _merge_seen(into: dict, other: dict) -> dict:
     return dict(newest)
 
 
-def fold_into(user: dict | None, anonymous: dict, anonymous_id: str, user_id: str) -> dict:
+def fold_into(user: dict | None, anonymous: dict, anonymous_id: str, user_id: str, now: int) -> dict:
     """Merge the state of `anonymous_id` into the user's (mutated and returned).
 
     Not idempotent (counters sum): the caller replaces the anonymous key with
@@ -262,7 +277,7 @@ def fold_into(user: dict | None, anonymous: dict, anonymous_id: str, user_id: st
     # An alias's previousId may be an earlier, identified userId.
     user["identified"] = user["identified"] or bool(anonymous.get("identified"))
 
-    merge_traits(user, anonymous.get("traits") or {}, anonymous.get("traitTimes") or {})
+    merge_traits(user, anonymous.get("traits") or {}, anonymous.get("traitTimes") or {}, now)
 
     triggers = user["triggers"]
     for survey_id, counter in (anonymous.get("triggers") or {}).items():

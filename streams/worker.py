@@ -41,14 +41,38 @@ def bound_fetch_wait(app, fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
         app.transport.Consumer = Consumer
 
 
+class StartError(RuntimeError):
+    """A worker that must not start, with what to do about it."""
+
+
+def check_addresses(settings) -> None:
+    """Other workers route requests to this one's canonical URL: it must be reachable."""
+    if settings.binds_all_interfaces and not settings.advertised_url:
+        raise StartError(
+            f"STREAMS_WEB_HOST={settings.web_host} binds every interface, so it is no address other workers "
+            "can reach: set STREAMS_ADVERTISED_URL to this worker's URL as they see it, "
+            f"e.g. http://<this host's name or IP>:{settings.web_port}")
+
+
 def run() -> int:
     from faust.worker import Worker
 
+    from .settings import Settings
+
+    try:
+        check_addresses(Settings.from_env())
+    except StartError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     app_module = load_app()
-    from . import logs
+    from . import logs, signing
+    from . import topics as names
     from .admin import create_topics
 
-    create_topics(app_module.settings.bootstrap_servers, app_module.config, quiet=True)
+    settings = app_module.settings
+    create_topics(settings.bootstrap_servers, app_module.config, quiet=True)
+    if not app_module.display_secret:
+        app_module.use_secret(signing.shared_secret(settings.bootstrap_servers, app_module.config.topics[names.SECRETS]))
     level = app_module.settings.log_level.upper()
     logs.setup(level)
     bound_fetch_wait(app_module.app)

@@ -13,6 +13,7 @@ import pytest
 # workers are subprocesses with their own environment.
 os.environ.setdefault("STREAMS_STORE", "memory://")
 os.environ.setdefault("STREAMS_DATA_DIR", tempfile.mkdtemp(prefix="streams-test-data-"))
+os.environ.setdefault("STREAMS_DISPLAY_SECRET", "agent-tests-secret")
 
 from tests.harness import Worker, free_port  # noqa: E402
 

@@ -46,8 +46,11 @@ class Worker:
         self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The in-process app's test settings (tests/conftest.py) are not the workers': they run
+        # as users do, RocksDB tables and the secret shared through Kafka, unless `env` says.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("STREAMS_STORE", "STREAMS_DISPLAY_SECRET")}
         self.env = {
-            **os.environ,
+            **inherited,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "STREAMS_CONFIG": str(self.config_path),
             "STREAMS_WEB_PORT": str(self.port),

@@ -1,17 +1,39 @@
-"""Producing to the output topics, counted per topic for /metrics."""
+"""Producing to the output topics, counted per topic for /metrics, and the fatal stop.
+
+Delivery rules (docs/processing.md):
+- `send` hands a record to the producer; the broker's acknowledgement comes with the
+  next commit's flush, before the inputs' offsets are committed. If it never comes, the
+  StopOnLostOutput sensor (streams.faustfixes) stops the process before that commit.
+- `dead_letter` waits for the broker's acknowledgement itself, retrying; if the record
+  cannot be written, the input must not be acknowledged: the caller gets
+  DeadLetterFailed, and an agent stops the process (`stop_process`) without acking it.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
 
 import orjson
 
-from .. import deadletter, topics as names
-from ..app import names_of, topic
+from .. import app as app_module
+from .. import deadletter, signing, topics as names
+from ..app import app, names_of, topic
+from ..faustfixes import StopOnLostOutput
 from ..errors import InvalidInput
 from ..metrics import registry
 
 log = logging.getLogger("streams.emit")
 _topics: dict = {}
+DEAD_LETTER_ATTEMPTS = 5
+DEAD_LETTER_BACKOFF_S = 0.5
+# The exit status of a worker that stopped to avoid losing an input (a supervisor restarts it).
+EXIT_OUTPUT_LOST = 70
+
+
+class DeadLetterFailed(RuntimeError):
+    """A dead-letter record could not be written: its input must not be acknowledged."""
 
 
 def _topic(logical: str):
@@ -20,18 +42,58 @@ def _topic(logical: str):
     return _topics[logical]
 
 
-async def send(logical: str, key: str | None, value: dict):
-    """Produce `value` as JSON to a logical topic. Returns the broker's acknowledgement, for
-    the callers that must know the record is in Kafka before they answer (the bridge)."""
-    delivery = await _topic(logical).send(key=key.encode() if key is not None else None, value=orjson.dumps(value))
+async def send(logical: str, key: str | None, value: dict | bytes):
+    """Produce `value` (JSON, or bytes already encoded) to a logical topic. Returns the broker's
+    acknowledgement, for the callers that must know the record is in Kafka (the bridge)."""
+    raw = value if isinstance(value, bytes) else orjson.dumps(value)
+    raw_key = key.encode("utf-8", "surrogatepass") if key is not None else None
+    headers = None
+    if logical == names.USER_COMMANDS:  # only workers write commands: they sign them
+        headers = [(signing.SIGNATURE_HEADER, signing.command_signature(app_module.command_key, raw_key or b"", raw))]
+    delivery = await _topic(logical).send(key=raw_key, value=raw, headers=headers)
     registry.inc("survey_streams_messages_out_total", topic=names_of(logical))
     return delivery
 
 
 async def dead_letter(error: InvalidInput, source: dict, payload, key: str | None = None) -> None:
-    """Reject an input: one record on streams.deadletter, counted by source and code."""
-    origin = source.get("topic") or source.get("http") or "?"
-    registry.inc("survey_streams_deadlettered_total", source=origin, code=error.code)
-    log.info("dead-lettered", extra={"code": error.code, "field": error.field, "source": origin})
-    await send(names.DEADLETTER, key, deadletter.record(error, source, payload))
+    """Reject an input: one record on streams.deadletter, counted by source and code.
 
+    Returns once the broker has the record; raises DeadLetterFailed after
+    DEAD_LETTER_ATTEMPTS failed tries (with backoff), so the input is never acknowledged
+    without its dead letter.
+    """
+    origin = source.get("topic") or source.get("http") or "?"
+    record = deadletter.record(error, source, payload)
+    last_error: BaseException | None = None
+    for attempt in range(DEAD_LETTER_ATTEMPTS):
+        try:
+            await (await send(names.DEADLETTER, key, record))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # aiokafka's and Faust's errors alike: retry, then give up
+            last_error = exc
+            log.warning("dead letter not written, retrying", extra={"attempt": attempt + 1, "error": repr(exc)})
+            await asyncio.sleep(DEAD_LETTER_BACKOFF_S * (2 ** attempt))
+            continue
+        registry.inc("survey_streams_deadlettered_total", source=origin, code=error.code)
+        log.info("dead-lettered", extra={"code": error.code, "field": error.field, "source": origin})
+        return
+    raise DeadLetterFailed(f"dead letter for {origin} not written after {DEAD_LETTER_ATTEMPTS} attempts: {last_error!r}")
+
+
+def stop_process(reason: str) -> None:
+    """Stop at once, committing nothing more: what is not committed is processed again."""
+    log.critical("stopping the worker so that no input is lost", extra={"reason": reason})
+    for handler in logging.getLogger().handlers + log.handlers:
+        try:
+            handler.flush()
+        except Exception:
+            pass
+    print(f"survey-streams worker stopped: {reason}", file=sys.stderr, flush=True)
+    os._exit(EXIT_OUTPUT_LOST)
+
+
+# Outputs of processing whose loss would lose data: a failed send stops the process.
+_FATAL_TOPICS = frozenset(names_of(logical) for logical in (
+    names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES, names.USER_COMMANDS))
+app.sensors.add(StopOnLostOutput(lambda: _FATAL_TOPICS, stop_process))

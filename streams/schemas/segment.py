@@ -9,6 +9,7 @@ A field present with the value null is treated as absent (Segment libraries send
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -25,31 +26,86 @@ from ..errors import (
 from ..timeutil import parse_iso
 
 MAX_MESSAGE_BYTES = 32 * 1024
+# One size rule (CONTRACT 7): a message is measured as its client sent it, 32 KB. The
+# bridge then adds `receivedAt` (and a batch's context and sentAt) before it produces the
+# record, so an inbound record may carry up to this much; the bridge refuses any message
+# whose record would be larger, so nothing it answered 200 for is refused here.
+MAX_RECORD_BYTES = 64 * 1024
+# CONTRACT 7: an id longer than this in UTF-8 is refused (it would become a key or a part
+# of the user's state).
+MAX_ID_BYTES = 256
+# JSON nesting a message may have. orjson reads up to 1024 levels but writes only 254, and
+# every message is written again (re-keyed, stored in traits, dead-lettered): deeper
+# input would fail later, where it cannot be refused cleanly. Real traits nest a few levels.
+MAX_DEPTH = 32
 
 KNOWN_TYPES = frozenset(("identify", "track", "page", "group", "alias"))
 _USER_TYPES = frozenset(("identify", "track", "page", "group"))
 _OBJECT_FIELDS = ("traits", "properties", "context")
 _TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 _ID_FIELDS = ("userId", "anonymousId")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # UTF-8 needs at most 4 bytes per code point: shorter strings cannot be too large.
-_MAX_CHARS_WITHOUT_ENCODING = MAX_MESSAGE_BYTES // 4
+_MAX_CHARS_WITHOUT_ENCODING = MAX_RECORD_BYTES // 4
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests JSON containers deeper than `limit` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
+
+
+def check_depth(value: Any, raw: bytes | str | None = None, limit: int = MAX_DEPTH, field: str | None = None) -> None:
+    """InvalidInput `invalid_field` if `value` nests deeper than `limit`.
+
+    With the raw text at hand, a count of brackets (done in C) clears almost every message
+    without walking it: fewer opening brackets than the limit cannot nest deeper.
+    """
+    if raw is not None:
+        text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        if text.count(b"{") + text.count(b"[") <= limit:
+            return
+    if _nesting_exceeds(value, limit):
+        raise InvalidInput(INVALID_FIELD, field, None, f"JSON nested deeper than {limit} levels")
+
+
+def check_id(field: str, value: str) -> str:
+    """`value` if it is at most MAX_ID_BYTES in UTF-8 and has no control characters, else
+    InvalidInput on `field`. (Internal input ids start with a control character, so no
+    messageId can pass for one: streams.agents.users.)"""
+    # A character is at most 4 bytes in UTF-8: short strings need no encoding to tell.
+    if len(value) > MAX_ID_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise InvalidInput(INVALID_FIELD, field, f"{value[:32]}...",
+                           f"'{field}' is over {MAX_ID_BYTES} bytes in UTF-8")
+    if _CONTROL.search(value):
+        raise InvalidInput(INVALID_FIELD, field, None, f"'{field}' has a control character")
+    return value
 
 
 def decode_object(raw: bytes | str | None) -> dict:
-    """Raw payload -> JSON object, with the size and syntax checks only (any inbound topic)."""
+    """Raw payload -> JSON object, with the size, syntax and nesting checks only (any inbound topic)."""
     if raw is None:
         raise InvalidInput(INVALID_JSON, None, None, "empty message (no payload)")
     size = len(raw)
     if isinstance(raw, str) and size > _MAX_CHARS_WITHOUT_ENCODING:
         size = len(raw.encode("utf-8", "surrogatepass"))
-    if size > MAX_MESSAGE_BYTES:
-        raise InvalidInput(TOO_LARGE, None, size, f"message is {size} bytes, the limit is {MAX_MESSAGE_BYTES}")
+    if size > MAX_RECORD_BYTES:
+        raise InvalidInput(TOO_LARGE, None, size, f"message is {size} bytes, the limit is {MAX_RECORD_BYTES}")
     try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(INVALID_JSON, None, None, f"not valid JSON: {exc}") from None
     if not isinstance(message, dict):
         raise InvalidInput(NOT_AN_OBJECT, None, type(message).__name__, "a message must be a JSON object")
+    check_depth(message, raw)
     return message
 
 
@@ -65,7 +121,7 @@ def _id(message: dict, field: str) -> str | None:
         return None
     if isinstance(value, str):
         if value:
-            return value
+            return check_id(field, value)
     elif isinstance(value, int) and not isinstance(value, bool):
         value = message[field] = str(value)
         return value
@@ -128,8 +184,10 @@ def validate(message: Any) -> dict:
 
     message_id = message.get("messageId")
     # An empty messageId would make every such message a duplicate of the first one.
-    if message_id is not None and (not isinstance(message_id, str) or not message_id):
-        raise InvalidInput(INVALID_FIELD, "messageId", message_id, "'messageId' must be a non-empty string")
+    if message_id is not None:
+        if not isinstance(message_id, str) or not message_id:
+            raise InvalidInput(INVALID_FIELD, "messageId", message_id, "'messageId' must be a non-empty string")
+        check_id("messageId", message_id)
     return message
 
 

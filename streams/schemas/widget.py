@@ -11,7 +11,9 @@ Choices where the contract is silent:
 - a field present with the value null is treated as absent (as for Segment messages);
 - a numeric `userId` is turned into its string, as the Segment ingestion does, so the
   widget and Segment name the same user;
-- ids are capped at MAX_ID_CHARS: they become keys of the user's state;
+- ids are capped at 256 UTF-8 bytes (CONTRACT 7): they become keys of the user's state;
+- `displayToken` (CONTRACT 7) is kept as given, for the bridge and the agent to check
+  (streams.displays); `receivedAt` is kept when it is a date-time (the bridge stamps it);
 - fields not listed above are dropped, and `questionId`/`value` are kept only on
   `answered`, so the lifecycle topic carries clean events;
 - `userHash` is kept (the bridge checks it after validation, CONTRACT 5.3 orders 400
@@ -27,24 +29,25 @@ from typing import Any
 from ..config import Config, Question, Survey
 from ..errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, UNKNOWN_TYPE, InvalidInput
 from ..timeutil import parse_iso
+from .segment import check_id
 
 EVENT_TYPES = ("shown", "answered", "closed", "submitted")
 MAX_BATCH_EVENTS = 100
 MAX_TEXT_CHARS = 2000
-MAX_ID_CHARS = 512
+MAX_TOKEN_CHARS = 64
 
 
 def user_hash(secret: str, user_id: str) -> str:
     """Secure mode's proof that the caller knows the user: hex HMAC-SHA256(secret, userId)."""
-    return hmac.new(secret.encode("utf-8"), user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(secret.encode("utf-8"), user_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def check_user_hash(secret: str, user_id: str, given: Any) -> bool:
     """Whether `given` is the user's hash; constant-time, so timing leaks nothing of it."""
-    if not isinstance(given, str) or not given:
+    if not isinstance(given, str) or not given or len(given) > 256:
         return False
     return hmac.compare_digest(user_hash(secret, user_id).encode("ascii"),
-                               given.strip().lower().encode("utf-8"))
+                               given.strip().lower().encode("utf-8", "surrogatepass"))
 
 
 def _missing(field: str) -> InvalidInput:
@@ -61,9 +64,7 @@ def _text_id(event: dict, field: str) -> str:
         raise _missing(field)
     if not isinstance(value, str) or not value.strip():
         raise _invalid(field, value, "must be a non-empty string")
-    if len(value) > MAX_ID_CHARS:
-        raise _invalid(field, value, f"must be at most {MAX_ID_CHARS} characters")
-    return value
+    return check_id(field, value)
 
 
 def _user_id(event: dict) -> str:
@@ -124,11 +125,17 @@ def validate_event(obj: Any, config: Config) -> dict:
         event["questionId"] = question_id
         event["value"] = _answer(question, obj["value"])
 
-    timestamp = obj.get("timestamp")
-    if timestamp is not None:
-        if parse_iso(timestamp) is None:
-            raise _invalid("timestamp", timestamp, "must be an ISO 8601 date-time")
-        event["timestamp"] = timestamp
+    for field in ("timestamp", "receivedAt"):
+        value = obj.get(field)
+        if value is not None:
+            if parse_iso(value) is None:
+                raise _invalid(field, value, "must be an ISO 8601 date-time")
+            event[field] = value
+    token = obj.get("displayToken")
+    if token is not None:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+            raise _invalid("displayToken", "...", f"must be a string of at most {MAX_TOKEN_CHARS} characters")
+        event["displayToken"] = token
     return event
 
 

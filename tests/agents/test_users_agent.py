@@ -19,11 +19,15 @@ import time
 import orjson
 import pytest
 
+from streams import app as app_module
+from streams import signing
 from streams import topics as names
 from streams.agents import emit
 from streams.agents import users as users_agent
 from streams.app import app, segment_topics, user_commands_topic, users
+from streams.deadletter import PAYLOAD_MAX
 from streams.metrics import registry
+from streams.state import message_key
 from streams.timeutil import iso, parse_iso
 
 OLD_SIGNUP = "2020-01-01T00:00:00Z"
@@ -35,8 +39,11 @@ class Outputs:
     def __init__(self) -> None:
         self.records: list = []
 
-    async def send(self, logical: str, key, value: dict) -> None:
+    async def send(self, logical: str, key, value: dict):
         self.records.append((logical, key, copy.deepcopy(value)))
+        acknowledged = asyncio.get_running_loop().create_future()  # what the broker's ack would be
+        acknowledged.set_result(None)
+        return acknowledged
 
     def of(self, logical: str, key=None) -> list:
         return [v for t, k, v in self.records if t == logical and (key is None or k == key)]
@@ -67,16 +74,24 @@ class Agent:
     def __init__(self, wrapper) -> None:
         self.wrapper = wrapper
 
-    async def put(self, topic, value, key: str | None, partition: int = 0):
+    async def put(self, topic, value, key: str | None, partition: int | None = None, headers=None):
+        """Put a record as a producer would: on its key's partition unless told otherwise."""
         self.wrapper.original_channel = topic
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        return await self.wrapper.put(raw, key=key.encode() if key is not None else None, partition=partition)
+        if partition is None:
+            partition = users_agent.partition_of(key) if key is not None else 0
+        return await self.wrapper.put(raw, key=key.encode() if key is not None else None, partition=partition,
+                                      headers=headers)
 
-    async def segment(self, value, key: str | None, logical: str = names.SEGMENT_IDENTIFY, partition: int = 0):
+    async def segment(self, value, key: str | None, logical: str = names.SEGMENT_IDENTIFY, partition: int | None = None):
         return await self.put(segment_topics[logical], value, key, partition)
 
-    async def command(self, key: str, command: dict):
-        return await self.put(user_commands_topic, command, key)
+    async def command(self, key: str, command: dict, signed: bool = True):
+        """A user command as a worker writes it: signed (streams.signing)."""
+        raw = orjson.dumps(command)
+        headers = [(signing.SIGNATURE_HEADER, signing.command_signature(app_module.command_key, key.encode(), raw))] \
+            if signed else None
+        return await self.put(user_commands_topic, raw, key, headers=headers)
 
     @staticmethod
     async def eventually(check, timeout_s: float = 5.0):
@@ -119,7 +134,7 @@ async def test_identify_sets_state_and_emits_a_decision(agent, outputs):
     assert state["traits"] == {"plan": "pro", "createdAt": OLD_SIGNUP}
     assert state["createdAt"] == parse_iso(OLD_SIGNUP)
     assert state["firstSeen"] == state["lastSeen"] == parse_iso("2026-01-05T10:00:00Z")
-    assert "m1" in state["seen"]
+    assert message_key("m1") in state["seen"]
     assert state["decision"] == {"eligible": True, "surveyId": "nps-main", "reason": "eligible", "eligibleAt": None}
 
     [(key, decision)] = outputs.keyed(names.ELIGIBILITY)
@@ -208,7 +223,7 @@ MALFORMED = [
     ("invalid_field", b"{\"type\": \"identify\", \"userId\": \"u\", \"traits\": \"plan=pro\"}", "segment.identify"),
     ("invalid_field", b"{\"type\": \"track\", \"userId\": \"u\", \"event\": \"E\", \"timestamp\": \"yesterday\"}",
      "segment.track"),
-    ("too_large", orjson.dumps({"type": "track", "userId": "u", "event": "E", "properties": {"p": "x" * 33000}}),
+    ("too_large", orjson.dumps({"type": "track", "userId": "u", "event": "E", "properties": {"p": "x" * 66000}}),
      "segment.track"),
     ("unknown_type", b"{\"type\": \"screen\", \"userId\": \"u\"}", "segment.track"),
 ]
@@ -222,7 +237,7 @@ async def test_malformed_input_goes_to_the_dead_letter_with_its_code(agent, outp
     [record] = outputs.of(names.DEADLETTER)
     assert record["error"] == code
     assert record["source"] == {"topic": topic, "partition": 3, "offset": event.message.offset}
-    assert record["payload"] == raw.decode("utf-8", errors="replace")
+    assert record["payload"] == raw[:PAYLOAD_MAX].decode("utf-8", errors="replace")  # cut at 64 KB
     assert record["detail"]
     assert registry.value("survey_streams_deadlettered_total", source=topic, code=code) == counted + 1
     assert outputs.of(names.ELIGIBILITY) == [] and users.get("whoever") is None
@@ -284,7 +299,8 @@ async def test_identify_with_anonymous_id_folds_the_anonymous_history(agent, out
     await agent.segment(message, key=user)
     assert await agent.eventually(lambda: outputs.of(names.USER_COMMANDS, anonymous))
     [fold] = outputs.of(names.USER_COMMANDS, anonymous)
-    assert fold == {"kind": "fold", "anonymousId": anonymous, "userId": user}
+    assert {k: fold[k] for k in ("kind", "anonymousId", "userId")} == {"kind": "fold", "anonymousId": anonymous, "userId": user}
+    assert fold["message"]["messageId"] == "i1"  # for the dead letter, should the fold be refused
 
     await agent.command(anonymous, fold)
     assert await agent.eventually(lambda: outputs.of(names.USER_COMMANDS, user))

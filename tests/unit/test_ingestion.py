@@ -17,6 +17,7 @@ from streams.errors import (
     InvalidInput,
 )
 from streams.ingestion import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, TooLarge, decompress, unpack, write_key
+from streams.schemas.segment import MAX_RECORD_BYTES
 
 RECEIVED = "2026-01-02T03:04:05.678Z"
 
@@ -268,12 +269,22 @@ def test_invalid_items_of_a_valid_batch_are_rejected_not_dropped():
     assert len(rejected[2][1]) > MAX_MESSAGE_BYTES  # the whole item, for the dead letter
 
 
-def test_batch_item_over_the_limit_only_with_the_envelope_is_rejected():
-    """The 32 KB limit applies to the message as produced, envelope fields included."""
+def test_a_batch_item_is_measured_as_the_client_sent_it():
+    """CONTRACT 7: 32 KB as sent; the envelope fields the bridge copies in do not count..."""
     item = sized_track(MAX_MESSAGE_BYTES - 50)
     accepted, rejected = unpack("batch", body({"batch": [item], "context": {"pad": "y" * 200}}), RECEIVED)
+    assert rejected == [] and len(accepted) == 1
+    assert len(orjson.dumps(accepted[0][2])) > MAX_MESSAGE_BYTES
+
+
+def test_a_batch_item_whose_record_would_pass_the_worker_limit_is_refused_here():
+    """... but the record the bridge produces must fit what a worker accepts (64 KB), so
+    that nothing answered 200 is dead-lettered later for its size."""
+    item = sized_track(MAX_MESSAGE_BYTES - 50)
+    envelope = {"pad": "y" * (MAX_RECORD_BYTES - MAX_MESSAGE_BYTES + 100)}
+    accepted, rejected = unpack("batch", body({"batch": [item], "context": envelope}), RECEIVED)
     assert accepted == []
-    assert rejected[0][0].code == TOO_LARGE
+    assert (rejected[0][0].code, rejected[0][0].field) == (TOO_LARGE, "batch[0]")
 
 
 def test_empty_batch_is_accepted():

@@ -13,7 +13,7 @@ from streams.errors import (
     UNKNOWN_TYPE,
     InvalidInput,
 )
-from streams.schemas.segment import MAX_MESSAGE_BYTES, decode, decode_object, user_key, validate
+from streams.schemas.segment import MAX_RECORD_BYTES, check_depth, decode, decode_object, user_key, validate
 from streams.timeutil import event_time, parse_iso
 
 T0 = "2024-05-01T12:00:00.000Z"
@@ -41,18 +41,20 @@ def test_decode_accepts_str():
     assert decode('{"type":"page","anonymousId":"a1"}')["anonymousId"] == "a1"
 
 
-def test_message_of_exactly_the_limit_is_accepted():
-    raw = padded_to(MAX_MESSAGE_BYTES)
-    assert len(raw) == MAX_MESSAGE_BYTES
+def test_record_of_exactly_the_limit_is_accepted():
+    """Records on the inbound topics may be up to 64 KB: a 32 KB message as its client sent
+    it plus what the bridge adds (CONTRACT 7: what the bridge accepted is never refused)."""
+    raw = padded_to(MAX_RECORD_BYTES)
+    assert len(raw) == MAX_RECORD_BYTES
     assert decode(raw)["event"] == "Signed Up"
 
 
 @pytest.mark.parametrize("raw", [
-    padded_to(MAX_MESSAGE_BYTES + 1),
-    padded_to(MAX_MESSAGE_BYTES + 1).decode(),
-    # 11000 characters, 3 bytes each: the limit is in bytes, not characters.
-    orjson.dumps(track(properties={"pad": "€" * 11000})).decode(),
-    b"not even json" * 3000,  # size is checked before parsing
+    padded_to(MAX_RECORD_BYTES + 1),
+    padded_to(MAX_RECORD_BYTES + 1).decode(),
+    # 22000 characters, 3 bytes each: the limit is in bytes, not characters.
+    orjson.dumps(track(properties={"pad": "€" * 22000})).decode(),
+    b"not even json" * 6000,  # size is checked before parsing
 ])
 def test_too_large(raw):
     with pytest.raises(InvalidInput) as caught:
@@ -86,7 +88,7 @@ def test_decode_object_checks_only_size_and_syntax():
         decode_object(b"[1]")
     assert (caught.value.code, caught.value.value) == (NOT_AN_OBJECT, "list")
     with pytest.raises(InvalidInput) as caught:
-        decode_object(padded_to(MAX_MESSAGE_BYTES + 1))
+        decode_object(padded_to(MAX_RECORD_BYTES + 1))
     assert caught.value.code == TOO_LARGE
 
 
@@ -215,4 +217,72 @@ MINUTE = 60_000
     ({"timestamp": "2024-05-01T12:00:00"}, T0_MS),  # naive = UTC
 ])
 def test_event_time(fields, expected):
-    assert event_time(track(**fields), NOW) == expected
+    assert event_time(track(**fields), NOW) == (expected, False)
+
+
+RECEIVED = "2026-11-29T10:00:00Z"
+RECEIVED_MS = parse_iso(RECEIVED)
+
+
+@pytest.mark.parametrize("fields, expected", [
+    # CONTRACT 7: before 2000-01-01, or more than 24 h after receipt: the receipt time.
+    ({"timestamp": "0001-01-01T00:00:00Z", "receivedAt": RECEIVED}, RECEIVED_MS),
+    ({"timestamp": "1999-12-31T23:59:59.999Z", "receivedAt": RECEIVED}, RECEIVED_MS),
+    ({"timestamp": "9999-12-31T23:59:59Z", "receivedAt": RECEIVED}, RECEIVED_MS),
+    ({"timestamp": "2026-11-30T10:00:00.001Z", "receivedAt": RECEIVED}, RECEIVED_MS),
+    ({"originalTimestamp": "1970-01-01T00:00:00Z"}, NOW),
+    ({"receivedAt": RECEIVED, "sentAt": "9999-01-01T00:00:00Z", "originalTimestamp": RECEIVED}, RECEIVED_MS),
+    # no receivedAt (a record straight on Kafka): judged against, and replaced by, now
+    ({"timestamp": "0001-01-01T00:00:00Z"}, NOW),
+    ({"timestamp": "2027-01-20T00:00:00Z"}, NOW),
+])
+def test_implausible_event_times_are_replaced_by_the_receipt_time(fields, expected):
+    assert event_time(track(**fields), NOW) == (expected, True)
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"timestamp": "2000-01-01T00:00:00Z", "receivedAt": RECEIVED}, parse_iso("2000-01-01T00:00:00Z")),
+    ({"timestamp": "2026-11-30T10:00:00Z", "receivedAt": RECEIVED}, parse_iso("2026-11-30T10:00:00Z")),
+])
+def test_event_times_at_the_bounds_are_kept(fields, expected):
+    assert event_time(track(**fields), NOW) == (expected, False)
+
+
+# --- ids and nesting (CONTRACT 7) -----------------------------------------------------
+
+@pytest.mark.parametrize("field, kind", [
+    ("userId", "identify"), ("anonymousId", "identify"), ("messageId", "identify"),
+    ("groupId", "group"), ("previousId", "alias"),
+])
+def test_ids_over_256_utf8_bytes_are_invalid(field, kind):
+    message = {"type": kind, "userId": "u1", "previousId": "p1", "groupId": "g1"}
+    message[field] = "é" * 128  # 128 characters, 256 bytes: at the limit
+    assert validate(dict(message))[field] == "é" * 128
+    message[field] = "é" * 128 + "x"  # 257 bytes, though only 129 characters
+    with pytest.raises(InvalidInput) as caught:
+        validate(dict(message))
+    assert (caught.value.code, caught.value.field) == (INVALID_FIELD, field)
+
+
+def nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_traits_nested_too_deep_are_refused_before_they_are_stored():
+    ok = {"type": "identify", "userId": "u1", "traits": nested(30)}
+    assert decode(orjson.dumps(ok))["userId"] == "u1"
+    # orjson reads 300 levels but cannot write them back: refused here, not failed later
+    deep = b'{"type": "identify", "userId": "u1", "traits": ' + b'{"a": ' * 299 + b'{}' + b'}' * 299 + b'}'
+    with pytest.raises(InvalidInput) as caught:
+        decode(deep)
+    assert caught.value.code == INVALID_FIELD and "nested deeper" in caught.value.detail
+
+
+def test_check_depth_counts_lists_and_objects():
+    check_depth([[[]]], limit=3)
+    with pytest.raises(InvalidInput):
+        check_depth([[[[]]]], limit=3)
+    check_depth({"a": [{"b": 1}]}, raw=b'{"a":[{"b":1}]}', limit=3)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from streams.config import parse_config
 from streams.schemas.segment import validate
-from streams.state import SEEN_MAX, SEEN_WINDOW_MS, new_user_state
+from streams.state import SEEN_MAX, SEEN_WINDOW_MS, message_key, new_user_state
 from streams.timeutil import DAY_MS, HOUR_MS, iso, parse_iso
 from streams.userstate import (
     ANONYMOUS_IDS_MAX,
@@ -123,7 +123,7 @@ def test_same_message_id_after_24h_is_handled_again():
     result = apply(state, identify({"plan": "team"}, later, message_id="dup"), "u1", CONFIG, later)
     assert not result.duplicate and result.changed
     assert result.state["traits"]["plan"] == "team"
-    assert result.state["seen"] == {"dup": later}
+    assert result.state["seen"] == {message_key("dup"): later}
 
 
 def test_message_without_id_is_never_a_duplicate():
@@ -137,7 +137,7 @@ def test_seen_is_capped_dropping_the_oldest():
     for i in range(SEEN_MAX + 10):
         state = apply(state, msg("page", message_id=f"id{i}"), "u1", CONFIG, NOW + i).state
     assert len(state["seen"]) == SEEN_MAX
-    assert "id9" not in state["seen"] and "id10" in state["seen"]
+    assert message_key("id9") not in state["seen"] and message_key("id10") in state["seen"]
     assert min(state["seen"].values()) == NOW + 10
     # A dropped id is no longer detected; a kept one still is.
     assert not apply(state, msg("page", message_id="id0"), "u1", CONFIG, NOW + 1000).duplicate
@@ -148,16 +148,16 @@ def test_remember_is_the_dedupe_other_inputs_share():
     state = new_user_state("u1")
     assert remember(state, "w1", NOW)
     assert not remember(state, "w1", NOW + SEEN_WINDOW_MS - 1)
-    assert state["seen"] == {"w1": NOW}  # a duplicate does not refresh the handled time
+    assert state["seen"] == {message_key("w1"): NOW}  # a duplicate does not refresh the handled time
     assert remember(state, "w1", NOW + SEEN_WINDOW_MS)
-    assert state["seen"] == {"w1": NOW + SEEN_WINDOW_MS}
+    assert state["seen"] == {message_key("w1"): NOW + SEEN_WINDOW_MS}
 
 
 def test_seen_entries_older_than_24h_are_pruned():
     state, _ = run([msg("page", message_id="old")], now=NOW)
     state, _ = run([msg("page", message_id="mid")], state=state, now=NOW + 12 * HOUR_MS)
     state, _ = run([msg("page", message_id="new")], state=state, now=NOW + SEEN_WINDOW_MS)
-    assert state["seen"] == {"mid": NOW + 12 * HOUR_MS, "new": NOW + SEEN_WINDOW_MS}
+    assert state["seen"] == {message_key("mid"): NOW + 12 * HOUR_MS, message_key("new"): NOW + SEEN_WINDOW_MS}
 
 
 # --- traits and createdAt --------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_tie_is_decided_by_json_value_not_python_equality():
     for order in itertools.permutations([True, 1, 1.0]):
         state = new_user_state("u1")
         for value in order:
-            merge_traits(state, {"x": value}, NOW)
+            merge_traits(state, {"x": value}, NOW, NOW)
         results.append(repr(state["traits"]["x"]))
     assert len(set(results)) == 1
 
@@ -272,7 +272,7 @@ def test_folding_gives_the_same_traits_as_one_history(calls, on_anonymous_side):
             anonymous, _ = run([identify(traits, at, userId=None, anonymousId="a1")], key="a1", state=anonymous)
         else:
             user, _ = run([identify(traits, at)], state=user)
-    folded = fold_into(user, anonymous or new_user_state(), "a1", "u1")
+    folded = fold_into(user, anonymous or new_user_state(), "a1", "u1", NOW)
     assert _trait_view(folded) == _trait_view(single)
     assert (folded["firstSeen"], folded["lastSeen"]) == (single["firstSeen"], single["lastSeen"])
 
@@ -372,7 +372,7 @@ def _user_history() -> dict:
 def test_fold_merges_the_anonymous_history():
     anonymous = _anonymous_history()
     anonymous_before = copy.deepcopy(anonymous)
-    user = fold_into(_user_history(), anonymous, "a1", "u1")
+    user = fold_into(_user_history(), anonymous, "a1", "u1", NOW)
     assert anonymous == anonymous_before  # never mutated
     assert (user["firstSeen"], user["lastSeen"]) == (NOW - 10 * DAY_MS, NOW - DAY_MS)
     assert user["triggers"] == {"csat-export": {"count": 2, "last": NOW - DAY_MS},
@@ -383,7 +383,7 @@ def test_fold_merges_the_anonymous_history():
                                            "lastRespondedAt": NOW - DAY_MS, "lastDismissedAt": NOW - 8 * DAY_MS,
                                            "responses": 1}
     assert user["lastSurveyShownAt"] == NOW - DAY_MS
-    assert {"anon-1", "user-1"} <= set(user["seen"])
+    assert {message_key("anon-1"), message_key("user-1")} <= set(user["seen"])
     assert user["anonymousIds"] == ["a1"]
     assert user["userId"] == "u1" and user["identified"]
 
@@ -391,26 +391,26 @@ def test_fold_merges_the_anonymous_history():
 def test_fold_newer_anonymous_trait_wins_and_sets_created_at():
     anonymous, _ = run([identify({"createdAt": "2024-02-01", "plan": "team"}, NOW,
                                  userId=None, anonymousId="a1")], key="a1")
-    user = fold_into(_user_history(), anonymous, "a1", "u1")
+    user = fold_into(_user_history(), anonymous, "a1", "u1", NOW)
     assert user["traits"]["plan"] == "team" and user["createdAt"] == parse_iso("2024-02-01")
 
 
 def test_fold_into_missing_user_creates_it():
-    user = fold_into(None, _anonymous_history(), "a1", "u1")
+    user = fold_into(None, _anonymous_history(), "a1", "u1", NOW)
     assert user["userId"] == "u1" and user["firstSeen"] == NOW - 10 * DAY_MS
     assert user["triggers"]["csat-export"]["count"] == 1 and not user["identified"]
 
 
 def test_fold_copies_nested_counters():
     anonymous = _anonymous_history()
-    user = fold_into(None, anonymous, "a1", "u1")
+    user = fold_into(None, anonymous, "a1", "u1", NOW)
     user["triggers"]["csat-export"]["count"] += 5
     assert anonymous["triggers"]["csat-export"]["count"] == 1
 
 
 def test_fold_of_a_former_user_id_keeps_identified_and_its_ids():
     old, _ = run([identify({"plan": "pro"}, NOW - DAY_MS, userId="old", anonymousId="a0")], key="old")
-    user = fold_into(new_user_state("new"), old, "old", "new")
+    user = fold_into(new_user_state("new"), old, "old", "new", NOW)
     assert user["identified"] and user["anonymousIds"] == ["a0", "old"]
 
 
@@ -418,14 +418,14 @@ def test_fold_caps_seen():
     anonymous, user = new_user_state(), new_user_state("u1")
     anonymous["seen"] = {f"a{i}": NOW + 2 * i for i in range(SEEN_MAX)}
     user["seen"] = {f"u{i}": NOW + 2 * i + 1 for i in range(SEEN_MAX)}
-    merged = fold_into(user, anonymous, "a1", "u1")["seen"]
+    merged = fold_into(user, anonymous, "a1", "u1", NOW)["seen"]
     assert len(merged) == SEEN_MAX and min(merged.values()) == NOW + SEEN_MAX
     assert list(merged.values()) == sorted(merged.values())  # oldest first, as apply expects
 
 
 def test_redirect_then_fold_again_moves_only_new_history():
     anonymous = _anonymous_history()
-    user = fold_into(_user_history(), anonymous, "a1", "u1")
+    user = fold_into(_user_history(), anonymous, "a1", "u1", NOW)
     redirect = redirect_state("u1", anonymous["seen"])
     assert redirect["aliasOf"] == "u1" and redirect["firstSeen"] is None and redirect["triggers"] == {}
 
@@ -434,7 +434,7 @@ def test_redirect_then_fold_again_moves_only_new_history():
     # New history under the old key asks for another fold, which adds just that history.
     late = apply(redirect, msg("track", NOW, userId=None, anonymousId="a1", event="Report Exported"), "a1", CONFIG, NOW)
     assert late.folds == [("a1", "u1")]
-    user = fold_into(user, late.state, "a1", "u1")
+    user = fold_into(user, late.state, "a1", "u1", NOW)
     assert user["triggers"]["ces-export"] == {"count": 3, "last": NOW}
     assert user["triggers"]["csat-export"]["count"] == 2
     assert user["anonymousIds"] == ["a1"]
@@ -443,5 +443,5 @@ def test_redirect_then_fold_again_moves_only_new_history():
 def test_folding_an_empty_redirect_changes_no_history():
     user = _user_history()
     before = copy.deepcopy(user)
-    fold_into(user, redirect_state("u1"), "a1", "u1")
+    fold_into(user, redirect_state("u1"), "a1", "u1", NOW)
     assert {k: v for k, v in user.items() if k != "anonymousIds"} == {k: v for k, v in before.items() if k != "anonymousIds"}

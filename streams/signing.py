@@ -1,0 +1,100 @@
+"""The display-token signing secret, shared by every worker of an app through Kafka.
+
+Display tokens (streams.displays) must verify on every worker, and the secret must not
+be derivable from any key that ships in a web page. So the first worker of an app makes
+one (32 random bytes) and every worker reads the same one from the internal topic
+`streams.secrets` (one partition):
+
+1. read the topic from the beginning to its end;
+2. if it holds no secret, produce a candidate (key: a random id, so that compaction
+   never merges two candidates) and read again;
+3. the secret is the record with the lowest offset: workers that raced in step 2 all
+   pick the same one, whatever order they wrote in.
+
+`STREAMS_DISPLAY_SECRET` overrides all of this (an operator who keeps secrets elsewhere).
+Only those who can read the topic can forge display tokens: protect it with Kafka ACLs
+where the cluster is shared (docs/security.md).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+SECRET_BYTES = 32
+READ_TIMEOUT_S = 30.0
+
+
+def _first_secret(bootstrap: str, topic: str, timeout_s: float) -> bytes | None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             isolation_level="read_committed")
+    try:
+        partition = TopicPartition(topic, 0)
+        deadline = time.monotonic() + timeout_s
+        while not consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {topic} does not exist (run `python -m streams topics create`)")
+            time.sleep(0.2)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        end = consumer.end_offsets([partition])[partition]
+        while consumer.position(partition) < end:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"could not read {topic} within {timeout_s:.0f}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.value and len(record.value) >= 16:
+                        return record.value
+        return None
+    finally:
+        consumer.close()
+
+
+def shared_secret(bootstrap: str, topic: str, timeout_s: float = READ_TIMEOUT_S) -> bytes:
+    """The app's display secret from `topic`, made there first if none exists yet."""
+    found = _first_secret(bootstrap, topic, timeout_s)
+    if found is not None:
+        return found
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topic, key=uuid.uuid4().hex.encode(), value=secrets.token_bytes(SECRET_BYTES), partition=0)
+        producer.flush(timeout=timeout_s)
+    finally:
+        producer.close()
+    found = _first_secret(bootstrap, topic, timeout_s)
+    if found is None:
+        raise RuntimeError(f"wrote a display secret to {topic} but could not read it back")
+    return found
+
+
+# --- what the secret signs ---------------------------------------------------------------
+#
+# One secret, a key derived from it per use, so that a value signed for one use can never
+# pass for another.
+
+SIGNATURE_HEADER = "ss-sig"
+
+
+def derived_key(secret: bytes, purpose: str) -> bytes:
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+def command_signature(key: bytes, record_key: bytes, value: bytes) -> bytes:
+    """The signature of a streams.user-commands record (its header SIGNATURE_HEADER): only
+    the workers write commands, and a command carries whole states (absorb) or redirects
+    (fold), so one written by anyone else must not be applied."""
+    return hmac.new(key, len(record_key).to_bytes(4, "big") + record_key + value, hashlib.sha256).digest()[:16]
+
+
+def command_signature_ok(key: bytes, record_key: bytes | None, value: bytes | None, headers) -> bool:
+    if record_key is None or value is None or not key:
+        return False
+    given = None
+    for name, header in (headers.items() if isinstance(headers, dict) else headers or ()):
+        if name == SIGNATURE_HEADER:
+            given = header
+    return isinstance(given, bytes) and hmac.compare_digest(given, command_signature(key, record_key, value))
