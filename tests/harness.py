@@ -157,6 +157,13 @@ class Worker:
     def get(self, path: str, headers: dict | None = None):
         return http("GET", self.url + path, None, headers)
 
+    def display(self, user_id: str, headers: dict | None = None, query: str = "") -> dict:
+        """The display the bridge opens for an eligible user (CONTRACT 7): {"id", "token"}.
+        Widget events carry its id as `displayId` and its token as `displayToken`."""
+        status, body = self.get(f"/v1/eligibility/{user_id}{query}", headers)
+        assert status == 200 and isinstance(body, dict) and body.get("display"), (status, body)
+        return body["display"]
+
     def ingest(self, kind: str, body):
         return self.post(f"/v1/{kind}", body, basic_auth("test-write-key"))
 

@@ -127,11 +127,16 @@ def identify(worker, user: str) -> None:
     worker.produce("segment.identify", {"type": "identify", "userId": user, "messageId": f"{user}-id",
                                         "timestamp": iso(now_ms()), "traits": {"plan": "team"}}, key=user)
     assert worker.read("surveys.eligibility", count=1, where=lambda v: v["userId"] == user), worker.log_tail()
+    DISPLAYS[user] = worker.display(user)
+
+
+DISPLAYS: dict = {}  # user -> the display the bridge opened for them
 
 
 def event(user: str, kind: str, n: int, question: str | None = None, value=None) -> dict:
-    body = {"messageId": f"{user}-w{n}", "userId": user, "surveyId": SURVEY, "displayId": f"{user}-d",
-            "type": kind, "timestamp": iso(now_ms())}
+    display = DISPLAYS[user]
+    body = {"messageId": f"{user}-w{n}", "userId": user, "surveyId": SURVEY, "displayId": display["id"],
+            "displayToken": display["token"], "type": kind, "timestamp": iso(now_ms())}
     if question:
         body["questionId"], body["value"] = question, value
     return body
@@ -261,6 +266,7 @@ def test_a_batch_segment_rejects_is_dead_lettered(start_worker, segment):
 
     # The forwarder moved past the rejected batch: later messages go through, the rejected are not retried.
     segment.accept()
+    identify(worker, "rej-2")
     post_all(worker, [event("rej-2", "shown", 1)])
     [viewed] = [m for _, m in worker.read("segment.outbound", count=1, where=lambda v: v["userId"] == "rej-2")]
     wait_delivered(segment, {viewed["messageId"]})

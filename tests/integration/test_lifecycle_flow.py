@@ -51,9 +51,26 @@ def user_hash(user: str) -> str:
     return hmac.new(SECRET.encode(), user.encode(), hashlib.sha256).hexdigest()
 
 
+# Displays the bridge opened (CONTRACT 7), by the label each test step gives them.
+DISPLAYS: dict = {}
+
+
+def open_display(worker, user: str, label: str) -> dict:
+    """The display /v1/eligibility gives an eligible user: {"id", "token"}."""
+    body = eligibility(worker, user)
+    assert body["eligible"] and set(body["display"]) == {"id", "token"}, body
+    DISPLAYS[label] = body["display"]
+    return body["display"]
+
+
+def display_id(label: str) -> str:
+    return DISPLAYS[label]["id"]
+
+
 def widget_event(user: str, display: str, kind: str, message_id: str, question: str | None = None,
                  value=None, at: int | None = None, signed: bool = True) -> dict:
-    event = {"messageId": message_id, "userId": user, "surveyId": SURVEY, "displayId": display, "type": kind}
+    event = {"messageId": message_id, "userId": user, "surveyId": SURVEY, "displayId": display_id(display),
+             "displayToken": DISPLAYS[display]["token"], "type": kind}
     if signed:
         event["userHash"] = user_hash(user)
     if question is not None:
@@ -115,7 +132,7 @@ def check_envelope(message: dict, user: str, display: str | None = None) -> None
         properties = message["properties"]
         assert {k: properties[k] for k in ("survey_id", "survey_name", "survey_type", "display_id")} == \
             {"survey_id": SURVEY, "survey_name": SURVEY_NAME, "survey_type": "nps",
-             "display_id": display or properties["display_id"]}
+             "display_id": display_id(display) if display else properties["display_id"]}
         assert properties["product_area"] == "core"  # configured static property
 
 
@@ -132,6 +149,16 @@ def eligibility(worker, user: str) -> dict:
     status, body = worker.get(f"/v1/eligibility/{user}?userHash={user_hash(user)}", KEY)
     assert status == 200, body
     return body
+
+
+def lifecycle_duplicates(worker) -> float:
+    """survey_streams_duplicates_skipped_total for the lifecycle topic, from /metrics."""
+    _, text = worker.get("/metrics")
+    label = f'topic="{worker.topic("surveys.lifecycle")}"'
+    for line in text.splitlines():
+        if line.startswith("survey_streams_duplicates_skipped_total{") and label in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def expected_nps(scores: list[int]) -> float:
@@ -159,6 +186,10 @@ def test_widget_lifecycle_end_to_end(start_worker, guarantee):
     for user in users:
         assert [d["reason"] for d in decisions(worker, user, count=1)] == ["eligible"], worker.log_tail()
 
+    for user, label in (("u-timeout", "d-timeout"), ("u-answer", "d-refused"), ("u-answer", "d-answer"),
+                        ("u-dismiss", "d-dismiss"), ("u-batch", "d-batch"), ("u-replay", "d-replay")):
+        open_display(worker, user, label)
+
     # The timeout display starts first: shown and answered, never closed.
     start = now_ms()
     accept(worker, {"batch": [
@@ -183,6 +214,16 @@ def test_widget_lifecycle_end_to_end(start_worker, guarantee):
     assert post_events(worker, unsigned)[0] == 403
     assert post_events(worker, {**valid, "userHash": user_hash("u-dismiss")})[0] == 403
     assert post_events(worker, {"batch": [valid, unsigned]})[0] == 403
+    # Display tokens (CONTRACT 7): none, another display's, another user's, or altered: 403.
+    tokenless = {k: v for k, v in valid.items() if k != "displayToken"}
+    status, reply = post_events(worker, tokenless)
+    assert status == 403 and reply["code"] == "invalid_token" and reply["field"] == "displayToken", reply
+    assert post_events(worker, {**valid, "displayToken": DISPLAYS["d-answer"]["token"]})[0] == 403
+    assert post_events(worker, {**valid, "displayId": "d-made-up"})[0] == 403
+    other_user = widget_event("u-dismiss", "d-dismiss", "shown", "refused-4")
+    assert post_events(worker, {**other_user, "displayToken": valid["displayToken"]})[0] == 403
+    expires, mac = valid["displayToken"].split(".")
+    assert post_events(worker, {**valid, "displayToken": f"{int(expires, 16) + 3_600_000:x}.{mac}"})[0] == 403
 
     # --- Shown, answered twice (score, then comment), closed: one POST each.
     t0 = now_ms() - 5_000
@@ -279,16 +320,14 @@ def test_widget_lifecycle_end_to_end(start_worker, guarantee):
     messages = wait_outbound(worker, "u-replay", 4)
     assert names_of(messages) == ["Survey Viewed", "Survey Answered", "Survey Completed", "identify"], messages
 
-    # Replaying u-answer's finished display (same messageIds) emits nothing new; a new
-    # display afterwards marks the point where the replay has been handled.
+    # Replaying u-answer's finished display (same messageIds) emits nothing new: the worker
+    # counts each as a duplicate.
     before = outbound(worker, "u-answer")
+    skipped = lifecycle_duplicates(worker)
     for event in flow:
         accept(worker, event)
-    accept(worker, widget_event("u-answer", "d-answer-2", "shown", "a-5"))
-    after = wait_outbound(worker, "u-answer", len(before) + 1)
-    assert after[:len(before)] == before
-    assert names_of(after[len(before):]) == ["Survey Viewed"]
-    assert after[-1]["properties"]["display_id"] == "d-answer-2"
+    assert worker.wait_for(lambda: lifecycle_duplicates(worker) >= skipped + len(flow)), worker.log_tail()
+    assert outbound(worker, "u-answer", timeout_s=5) == before
 
     # u-timeout: never closed; open until its timeout, then the timer completes it.
     deadline = start - 200 + round(TIMEOUT_MINUTES * 60_000)
@@ -302,12 +341,11 @@ def test_widget_lifecycle_end_to_end(start_worker, guarantee):
     assert now_ms() >= deadline
     assert {k: messages[2]["properties"][k] for k in ("score", "category", "answers")} == \
         {"score": 10, "category": "promoter", "answers": {"score": 10}}
-    # An event for the ended display is ignored; a new display marks it as handled.
+    # An event for the ended display is ignored.
     accept(worker, widget_event("u-timeout", "d-timeout", "closed", "t-3"))
-    accept(worker, widget_event("u-timeout", "d-timeout-2", "shown", "t-4"))
-    messages = wait_outbound(worker, "u-timeout", 5)
-    assert names_of(messages) == ["Survey Viewed", "Survey Answered", "Survey Completed", "identify",
-                                  "Survey Viewed"]
+    time.sleep(2.0)
+    messages = outbound(worker, "u-timeout", timeout_s=5)
+    assert names_of(messages) == ["Survey Viewed", "Survey Answered", "Survey Completed", "identify"]
 
     # surveys.responses: exactly one per completed display; none for the dismissal.
     expected = {"u-answer": 9, "u-batch": 3, "u-replay": 7, "u-timeout": 10}

@@ -104,7 +104,7 @@ def test_reasons_agree_between_topic_and_bridge_and_explain_shows_every_rule(sta
     # Established pro account: the NPS survey, whole, as the widget needs it.
     [record] = decisions(worker, "old-pro")
     assert record == {**record, "eligible": True, "surveyId": "nps-pro", "reason": "eligible", "eligibleAt": None}
-    status, body = worker.get("/v1/eligibility/old-pro")
+    status, body = worker.get("/v1/eligibility/old-pro", ADMIN)
     assert status == 200, body
     assert_agree(body, record)
     assert body["survey"] == {
@@ -120,15 +120,23 @@ def test_reasons_agree_between_topic_and_bridge_and_explain_shows_every_rule(sta
     [record] = decisions(worker, "new-team")
     assert (record["eligible"], record["surveyId"], record["reason"]) == (False, None, "too_new")
     assert parse_iso(record["eligibleAt"]) == new_signup + 30 * DAY_MS
-    status, body = worker.get("/v1/eligibility/new-team")
+    status, body = worker.get("/v1/eligibility/new-team", ADMIN)
     assert status == 200 and body["survey"] is None
     assert_agree(body, record)
+    # Without secure mode anyone with the widget key may ask: the answer then tells whether
+    # to show a survey, not why not nor when (which would leak the signup instant).
+    status, bare = worker.get("/v1/eligibility/new-team")
+    assert status == 200 and set(bare) == {"userId", "eligible", "survey", "decidedAt"}, bare
+    status, bare = worker.get("/v1/eligibility/nobody-knows-me")
+    assert status == 200 and set(bare) == {"userId", "eligible", "survey", "decidedAt"}, bare
+    status, bare = worker.get("/v1/eligibility/old-pro")
+    assert set(bare) == {"userId", "eligible", "survey", "decidedAt", "display"} and bare["eligible"], bare
 
     # Free plan: NPS traits do not match; the CSAT trigger is not met either.
     [record] = decisions(worker, "old-free")
     assert (record["eligible"], record["surveyId"], record["reason"], record["eligibleAt"]) == \
         (False, None, "traits_mismatch", None)
-    assert_agree(worker.get("/v1/eligibility/old-free")[1], record)
+    assert_agree(worker.get("/v1/eligibility/old-free", ADMIN)[1], record)
 
     # A CSV export does not pass the trigger's `where` (format eq pdf); a PDF export does.
     export(worker, "old-free", "csv")
@@ -137,14 +145,14 @@ def test_reasons_agree_between_topic_and_bridge_and_explain_shows_every_rule(sta
     assert (record["eligible"], record["surveyId"]) == (True, "csat-export")
     records = decisions(worker, "old-free", count=None, timeout_s=5)
     assert [r["reason"] for r in records] == ["traits_mismatch", "eligible"], records  # csv changed nothing
-    status, body = worker.get("/v1/eligibility/old-free")
+    status, body = worker.get("/v1/eligibility/old-free", ADMIN)
     assert_agree(body, record)
     assert body["survey"]["id"] == "csat-export" and body["survey"]["type"] == "csat"
     status, user = worker.user("old-free")
     assert status == 200 and user["triggers"]["csat-export"]["count"] == 1, user
 
     # Unknown user: not_identified from the bridge, and no decision on the topic.
-    status, body = worker.get("/v1/eligibility/nobody-knows-me")
+    status, body = worker.get("/v1/eligibility/nobody-knows-me", ADMIN)
     assert status == 200
     assert (body["eligible"], body["survey"], body["reason"], body["eligibleAt"]) == \
         (False, None, "not_identified", None)
@@ -234,7 +242,7 @@ def test_timer_decides_when_time_alone_makes_a_user_eligible(start_worker):
     assert (second["eligible"], second["surveyId"], second["reason"], second["eligibleAt"]) == \
         (True, "nps-soon", "eligible", None)
     assert eligible_at <= parse_iso(second["decidedAt"]) < eligible_at + 15_000
-    status, body = worker.get("/v1/eligibility/fresh-1")
+    status, body = worker.get("/v1/eligibility/fresh-1", ADMIN)
     assert status == 200
     assert_agree(body, second)
     time.sleep(2)  # and it is decided once: no further record while nothing changes

@@ -93,7 +93,7 @@ background:transparent;color:#6b7280;font-size:20px;line-height:1}
             return;
           }
           const d = r.ok ? await r.json() : null;
-          if (d && d.eligible && d.survey && !done.has(d.survey.id) && !stopped) return show(d.survey);
+          if (d && d.eligible && d.survey && d.display && !done.has(d.survey.id) && !stopped) return show(d.survey, d.display);
         }
       } catch (e) { /* network trouble: try again at the next poll */ } finally { busy = false; }
       schedule();
@@ -102,7 +102,7 @@ background:transparent;color:#6b7280;font-size:20px;line-height:1}
     // Events leave one request at a time, in order, so the bridge sees them as they happened.
     function post(display, events) {
       const body = events.map(e => Object.assign({messageId: uuid(), userId, surveyId: display.survey.id,
-        displayId: display.id}, o.userHash ? {userHash: o.userHash} : {}, e));
+        displayId: display.id, displayToken: display.token}, o.userHash ? {userHash: o.userHash} : {}, e));
       const payload = JSON.stringify(body.length === 1 ? body[0] : {batch: body});
       const attempt = async n => {
         try {
@@ -120,8 +120,9 @@ background:transparent;color:#6b7280;font-size:20px;line-height:1}
       return outbox;
     }
 
-    function show(survey) {
-      const d = cur = {survey, id: uuid(), answers: {}, sent: {}, back: doc.activeElement};
+    // The bridge opens each display: its id and signed token come with the eligible answer.
+    function show(survey, display) {
+      const d = cur = {survey, id: display.id, token: display.token, answers: {}, sent: {}, back: doc.activeElement};
       if (!doc.getElementById("ssw-style")) doc.head.appendChild(el("style", {id: "ssw-style", text: CSS}));
       const info = () => ({survey, displayId: d.id, answers: Object.assign({}, d.answers)});
       const required = survey.questions.filter(q => q.kind !== "text");
