@@ -124,11 +124,15 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
 
 
 def item_text(item) -> bytes:
-    """A batch item as JSON for its dead letter, or a note when it cannot be written back."""
+    """A batch item as JSON for its dead letter. One nested too deep to be written back keeps
+    its top-level fields (type, ids) and a note in place of its nested ones."""
     try:
         return orjson.dumps(item)
     except (orjson.JSONEncodeError, TypeError):
-        return b'"(the item cannot be written back as JSON: nested too deep)"'
+        if not isinstance(item, dict):
+            return b'"(nested too deep to be written back)"'
+        return orjson.dumps({k: "(nested too deep to be written back)" if isinstance(v, (dict, list)) else v
+                             for k, v in item.items()})
 
 
 def _accept(message: dict, received_at: str, where: str) -> tuple[str, str, dict, int]:

@@ -94,13 +94,14 @@ def iso(ms: int | None) -> str | None:
     """
     if ms is None:
         return None
-    moment = _moment(ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = _moment(ms)
+    # Not strftime: its %Y writes year 999 as "999" (glibc), which no ISO parser reads.
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}Z"
 
 
 def day_of(ms: int) -> str:
     """The UTC calendar day of an instant, `YYYY-MM-DD` (total, as iso)."""
-    return _moment(ms).strftime("%Y-%m-%d")
+    return iso(ms)[:10]
 
 
 def plausible_created_at(ms: int | None, now: int) -> int | None:

@@ -342,3 +342,47 @@ async def test_unknown_user_command_is_dead_lettered(agent, outputs):
     assert record["error"] == "invalid_field" and record["field"] == "kind"
     assert record["source"]["topic"] == names.USER_COMMANDS
     assert record["source"]["offset"] == event.message.offset
+
+
+# --- a dead letter that cannot be written ----------------------------------------------------
+
+async def test_a_dead_letter_that_cannot_be_written_is_retried_then_stops_the_worker(agent, outputs, monkeypatch):
+    """Issue 11 #7: the input must not be acknowledged without its dead letter. The worker
+    retries, then stops (os._exit, so nothing more is committed) before acking the input."""
+    from aiokafka.errors import KafkaConnectionError
+
+    attempts, stops = [], []
+
+    async def broker_gone(logical, key, value):
+        attempts.append(logical)
+        raise KafkaConnectionError("broker unavailable")
+
+    monkeypatch.setattr(emit, "send", broker_gone)
+    monkeypatch.setattr(emit, "DEAD_LETTER_BACKOFF_S", 0.001)
+    monkeypatch.setattr(users_agent, "stop_process", stops.append)
+    await agent.segment(b"{broken", key="dead-letter-fails", logical=names.SEGMENT_IDENTIFY)
+    assert await agent.eventually(lambda: stops)
+    assert attempts == [names.DEADLETTER] * emit.DEAD_LETTER_ATTEMPTS
+    assert "dead letter" in stops[0]
+
+
+async def test_a_kafka_failure_while_applying_stops_the_worker_instead_of_dead_lettering(agent, outputs, monkeypatch):
+    """An output that cannot be produced is no fault of the input: no dead letter, a stop."""
+    from aiokafka.errors import KafkaTimeoutError
+
+    stops = []
+    real_send = outputs.send
+
+    async def eligibility_down(logical, key, value):
+        if logical == names.ELIGIBILITY:
+            raise KafkaTimeoutError("no metadata")
+        return await real_send(logical, key, value)
+
+    monkeypatch.setattr(users_agent, "send", eligibility_down)
+    monkeypatch.setattr(users_agent, "stop_process", stops.append)
+    user = unique("kafka-down")
+    await agent.segment(identify(user, "m1", recent(1), plan="pro", createdAt=OLD_SIGNUP), key=user)
+    assert await agent.eventually(lambda: stops)
+    assert "KafkaTimeoutError" in stops[0]
+    assert outputs.of(names.DEADLETTER) == []
+    assert users.get(user) is None  # nothing written: the input will be processed again

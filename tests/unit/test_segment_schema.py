@@ -286,3 +286,10 @@ def test_check_depth_counts_lists_and_objects():
     with pytest.raises(InvalidInput):
         check_depth([[[[]]]], limit=3)
     check_depth({"a": [{"b": 1}]}, raw=b'{"a":[{"b":1}]}', limit=3)
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "line\nbreak", "\x7f", "tab\there"])
+def test_ids_with_control_characters_are_invalid(value):
+    with pytest.raises(InvalidInput) as caught:
+        validate({"type": "identify", "userId": value})
+    assert (caught.value.code, caught.value.field) == (INVALID_FIELD, "userId")

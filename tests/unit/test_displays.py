@@ -1,0 +1,77 @@
+"""Display tokens (streams.displays, CONTRACT 7): signed, bound, expiring."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from streams import displays
+from streams.errors import InvalidInput
+from streams.timeutil import MINUTE_MS, iso
+
+SECRET = b"k" * 32
+NOW = 1_800_000_000_000
+
+
+def event(token: str | None, user: str = "u1", survey: str = "nps", display: str = "d1", received: int | None = None) -> dict:
+    e = {"userId": user, "surveyId": survey, "displayId": display}
+    if token is not None:
+        e["displayToken"] = token
+    if received is not None:
+        e["receivedAt"] = iso(received)
+    return e
+
+
+def token(user="u1", survey="nps", display="d1", now=NOW, ttl=60, secret=SECRET) -> str:
+    issued = displays.issue(secret, user, survey, display, now, ttl)
+    assert set(issued) == {"id", "token"} and issued["id"] == display
+    return issued["token"]
+
+
+def test_a_token_verifies_for_its_own_user_survey_and_display_only():
+    good = token()
+    assert displays.expiry(SECRET, good, "u1", "nps", "d1") == NOW + 60 * MINUTE_MS
+    for user, survey, display in (("u2", "nps", "d1"), ("u1", "csat", "d1"), ("u1", "nps", "d2")):
+        assert displays.expiry(SECRET, good, user, survey, display) is None
+    assert displays.expiry(b"other" * 8, good, "u1", "nps", "d1") is None
+
+
+@pytest.mark.parametrize("bad", [None, "", ".", "zz.zz", "ff", "ff.", ".AAAA", "1.2.3", 42, "x" * 100,
+                                 "ffffffffff.!!!!", "\udcff.abc"])
+def test_malformed_tokens_never_verify_and_never_raise(bad):
+    assert displays.expiry(SECRET, bad, "u1", "nps", "d1") is None
+
+
+def test_a_changed_expiry_breaks_the_signature():
+    expires, mac = token().split(".")
+    assert displays.expiry(SECRET, f"{int(expires, 16) + 1:x}.{mac}", "u1", "nps", "d1") is None
+
+
+def test_ids_that_would_run_together_do_not_share_a_token():
+    # "u1" + "nps-x" and "u1nps" + "-x": the signed message keeps the fields apart.
+    assert displays.expiry(SECRET, token(user="u1", survey="nps-x"), "u1nps", "-x", "d1") is None
+
+
+def test_bridge_refuses_missing_invalid_and_long_expired_tokens():
+    assert displays.check_at_bridge(SECRET, event(token()), 30, NOW) is None
+    assert displays.check_at_bridge(SECRET, event(None), 30, NOW).field == "displayToken"
+    assert displays.check_at_bridge(SECRET, event("ff.AAAA"), 30, NOW) is not None
+    expired = NOW + 60 * MINUTE_MS
+    assert displays.check_at_bridge(SECRET, event(token()), 30, expired + 30 * MINUTE_MS) is None  # display still open
+    assert displays.check_at_bridge(SECRET, event(token()), 30, expired + 30 * MINUTE_MS + 1) is not None
+
+
+def test_agent_lets_an_open_display_go_on_after_expiry_but_opens_none_after_it():
+    expired = NOW + 60 * MINUTE_MS
+    displays.check_in_agent(SECRET, event(token(), received=expired), opens_display=True, now=expired + 10**9)
+    displays.check_in_agent(SECRET, event(token(), received=expired + 1), opens_display=False, now=expired + 10**9)
+    with pytest.raises(InvalidInput) as caught:
+        displays.check_in_agent(SECRET, event(token(), received=expired + 1), opens_display=True, now=expired + 10**9)
+    assert caught.value.code == "invalid_token"
+    with pytest.raises(InvalidInput):
+        displays.check_in_agent(SECRET, event(None), opens_display=False, now=NOW)
+
+
+@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
+def test_any_ids_round_trip(user, survey, display):
+    issued = displays.issue(SECRET, user, survey, display, NOW, 60)
+    assert displays.expiry(SECRET, issued["token"], user, survey, display) == NOW + 60 * MINUTE_MS
