@@ -116,7 +116,10 @@ def describe(value, limit: int = 48) -> str:
     if isinstance(value, dict):
         parts = []
         for key, item in list(value.items())[:14]:
-            if isinstance(item, (dict, list, Deep)):
+            small = isinstance(item, (dict, list)) and len(item) <= 8 and len(text := repr(item)) <= 3 * limit
+            if small:
+                parts.append(f"{key}={text}")
+            elif isinstance(item, (dict, list, Deep)):
                 size = len(item) if isinstance(item, (dict, list)) else 1
                 parts.append(f"{key}:{type(item).__name__}(n={size},depth={depth_of(item)})")
             else:
@@ -991,6 +994,7 @@ class Run:
     shapes: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
     patterns: Counter = field(default_factory=Counter)
+    pattern_statuses: Counter = field(default_factory=Counter)
     findings: list = field(default_factory=list)       # 5xx, hangs, no answer, crash
     bodies: list = field(default_factory=list)         # 4xx body checks: (req, answer, problem)
     code_message: list = field(default_factory=list)   # 4xx/5xx JSON bodies without code/message
@@ -1005,7 +1009,9 @@ class Run:
         self.requests += 1
         self.shapes[req.shape(self.variant)] += 1
         self.patterns[req.pattern] += 1
-        self.statuses[answer.status if answer.status is not None else answer.problem.split(":")[0]] += 1
+        outcome = answer.status if answer.status is not None else answer.problem.split(":")[0]
+        self.statuses[outcome] += 1
+        self.pattern_statuses[(req.pattern, outcome)] += 1
         if answer.status is None or answer.status >= 500:
             time.sleep(0.02)   # let the worker's log catch up
             errors = self.worker_errors()
@@ -1267,6 +1273,9 @@ def summarise(result) -> dict:
         "distinct_shapes_by_pattern": dict(Counter(shape[2] for shape in shapes).most_common()),
         "requests_by_pattern": dict(sum((run.patterns for run in runs.values()), Counter()).most_common()),
         "statuses": {str(k): v for k, v in sum((run.statuses for run in runs.values()), Counter()).most_common()},
+        "statuses_by_pattern": {
+            f"{pattern} {outcome}": n for (pattern, outcome), n in
+            sorted(sum((run.pattern_statuses for run in runs.values()), Counter()).items(), key=str)},
         "users_read_back": {name: min(len(run.written), SWEEP_USERS) for name, run in runs.items()},
         "settled": result["settled"], "survival": result["survival"],
         "findings": [{"method": g["key"][0], "pattern": g["key"][1], "outcome": g["key"][2], "count": g["count"],
