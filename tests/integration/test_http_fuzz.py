@@ -25,6 +25,7 @@ and counted in the summary). Summary: printed (pytest -s) and written to test-ou
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import hmac
@@ -149,7 +150,8 @@ class Req:
     chunked: bool = False
     raw_wire: bytes | None = None     # protocol-level oddities: sent instead of the built request
     note: str = ""                    # describe() of the body
-    writes: tuple = ()                # user ids a 2xx makes the worker store
+    writes: tuple = ()                # (user id, message description) a 2xx makes the worker store
+    user: str | None = None           # the user a read is about (sweep)
 
     def shape(self, variant: str) -> tuple:
         return (variant, self.method, self.pattern, self.body_kind, self.header_variant)
@@ -184,7 +186,7 @@ class Answer:
     status: int | None          # None: no answer
     content_type: str = ""
     body: bytes = b""
-    problem: str = ""           # "hang", "no answer: ...", "bad response: ..."
+    problem: str = ""           # "hang: ..." or "no answer: ..."
     seconds: float = 0.0
 
 
@@ -441,7 +443,9 @@ def written_users(value) -> tuple:
     return tuple(found)
 
 
+@functools.cache
 def gzip_bomb(inflated: int) -> bytes:
+    """Small on the wire, `inflated` bytes once inflated (built once, on first use)."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     chunk = b"x" * (1 << 20)
     parts = [compressor.compress(b'{"userId": "bomb", "traits": {"pad": "')]
@@ -451,7 +455,7 @@ def gzip_bomb(inflated: int) -> bytes:
     return b"".join(parts)
 
 
-BOMBS = {"gzip-bomb-2MB": gzip_bomb(2 << 20), "gzip-bomb-64MB": gzip_bomb(64 << 20)}
+BOMBS = {"gzip-bomb-2MB": 2 << 20, "gzip-bomb-64MB": 64 << 20}
 
 
 def basic(user: bytes, password: bytes = b"") -> bytes:
@@ -548,7 +552,7 @@ def encode_body(draw, body: bytes) -> tuple[bytes, list, str, bool]:
         data = gz(body)
         return data[:max(2, len(data) // 2)], [(b"Content-Encoding", b"gzip")], label, False
     if label in BOMBS:
-        return BOMBS[label], [(b"Content-Encoding", b"gzip")], label, False
+        return gzip_bomb(BOMBS[label]), [(b"Content-Encoding", b"gzip")], label, False
     if label == "deflate":
         return zlib.compress(body), [(b"Content-Encoding", b"deflate")], label, False
     if label == "deflate-invalid":
@@ -998,7 +1002,7 @@ class Run:
     findings: list = field(default_factory=list)       # 5xx, hangs, no answer, crash
     bodies: list = field(default_factory=list)         # 4xx body checks: (req, answer, problem)
     code_message: list = field(default_factory=list)   # 4xx/5xx JSON bodies without code/message
-    written: dict = field(default_factory=dict)        # user id -> short repr of a write
+    written: dict = field(default_factory=dict)        # user id -> accepted messages (described)
     log_errors: list = field(default_factory=list)     # tracebacks not tied to one answer (agents)
     skipped: int = 0
     crashed: bool = False
@@ -1020,9 +1024,9 @@ class Run:
                 self.crashed = True
             self.findings.append({"variant": self.variant, "origin": origin, "req": req, "answer": answer,
                                   "trace": http_errors[-1] if http_errors else None,
-                                  "state_from": self.written.get(self.user_of(req)) if origin == "sweep" else None,
+                                  "state_from": self.written.get(req.user) if origin == "sweep" else None,
                                   "crashed": self.crashed})
-        else:
+        if answer.status is not None:
             self.check_body(req, answer)
             if 200 <= answer.status < 300 and req.writes:
                 for user, message in req.writes:
@@ -1034,11 +1038,9 @@ class Run:
         self.log_errors += [e for e in errors if e["kind"] != "http"]
         return errors
 
-    @staticmethod
-    def user_of(req: Req) -> str | None:
-        return getattr(req, "user", None)
-
     def check_body(self, req: Req, answer: Answer) -> None:
+        """4xx from the app's views: a JSON object with a string `error`; any 4xx/5xx JSON
+        object: `code` (= `error`) and `message` too (CONTRACT 7)."""
         if req.method == "HEAD" or not req.app_owned or not 400 <= answer.status < 600:
             return
         document, problem = None, None
@@ -1051,9 +1053,10 @@ class Run:
                 problem = "Content-Type says JSON, body does not parse"
         if document is not None and not (isinstance(document, dict) and isinstance(document.get("error"), str)):
             problem = "JSON without a string `error`"
-        if problem:
+        if problem and answer.status < 500:   # a 5xx is a finding of its own
             self.bodies.append((req, answer, problem))
-        elif not (document.get("code") == document.get("error") and isinstance(document.get("message"), str)):
+        if isinstance(document, dict) and not (
+                document.get("code") == document.get("error") and isinstance(document.get("message"), str)):
             self.code_message.append((req, answer, "no `code` equal to `error` and string `message`"))
 
 
