@@ -360,7 +360,7 @@ def twisted_message(draw, kind: str) -> dict:
     """A valid message with one or two odd values where the worker computes with them."""
     message = draw(segment_message(kind, valid=True))
     for _ in range(draw(st.integers(1, 2))):
-        twist = draw(st.sampled_from(["timestamp", "skew", "createdAt", "context-createdAt", "user", "anonymous",
+        twist = draw(st.sampled_from(["timestamp", "timestamp", "skew", "createdAt", "context-createdAt", "user", "anonymous",
                                       "messageId", "traits-odd", "event", "timestamp-only-original"]))
         if twist == "timestamp":
             message["timestamp"] = draw(st.sampled_from(EXTREME_TIMESTAMPS) | timestamp)
@@ -972,8 +972,12 @@ class LogTail:
             return None
         last_chain = max(i for i, line in enumerate(lines) if line.startswith("Traceback"))
         frames = [m.groups() for line in lines[last_chain:] if (m := TRACEBACK_FRAME.match(line))]
-        exception = next((line for line in reversed(lines[last_chain:])
-                          if line and not line[0].isspace() and not line.startswith("Traceback")), "?")
+        chain = lines[last_chain:]
+        at = next((i for i in range(len(chain) - 1, -1, -1)
+                   if chain[i] and not chain[i][0].isspace() and not chain[i].startswith("Traceback")), None)
+        exception = chain[at] if at is not None else "?"
+        if at is not None and exception.endswith("message:"):   # aiohttp: the message is on the next line
+            exception += " " + next((line.strip() for line in chain[at + 1:] if line.strip()), "")
         ours = [f for f in frames if "/streams/" in f[0] and "site-packages" not in f[0]]
         innermost = (frames or [("?", "?", "?")])[-1]
 
@@ -1213,10 +1217,11 @@ def render_findings(groups: list[dict]) -> str:
     causes: dict[tuple, list] = {}
     for group in groups:
         trace = group["examples"][0]["trace"]
-        cause = (trace["exception"][:160], trace["where"]) if trace else (str(group["key"][2]), "no traceback")
-        causes.setdefault(cause, []).append(f"{group['key'][0]} {group['key'][1]}")
-    lines = [f"{len(causes)} distinct cause(s) (exception @ where it was raised in streams/):"]
-    for (exception, where), routes in causes.items():
+        cause = (trace["type"], trace["where"]) if trace else (str(group["key"][2]), "no traceback")
+        causes.setdefault(cause, [trace["exception"][:160] if trace else cause[0], []])[1].append(
+            f"{group['key'][0]} {group['key'][1]}")
+    lines = [f"{len(causes)} distinct cause(s) (exception @ where it was raised, in streams/ when it was):"]
+    for (_, where), (exception, routes) in causes.items():
         lines.append(f"  - {exception} @ {where}: {', '.join(routes)}")
     lines.append(f"\n{len(groups)} distinct failing request shape(s) (method, route, outcome, cause):")
     for number, group in enumerate(groups, 1):
