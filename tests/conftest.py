@@ -42,10 +42,13 @@ def start_worker(kafka_bootstrap, tmp_path):
     """Start workers with a config (dict) and env; all are stopped after the test."""
     workers = []
 
-    def start(config: dict | None = None, env: dict | None = None, **kwargs) -> Worker:
+    def start(config: dict | None = None, env: dict | None = None, advertise: bool = False, start: bool = True,
+              **kwargs) -> Worker:
         worker = Worker(kafka_bootstrap, tmp_path / f"worker{len(workers)}", config, env, **kwargs)
+        if advertise:  # reachable at 127.0.0.1 whatever it binds to
+            worker.env["STREAMS_ADVERTISED_URL"] = worker.url
         workers.append(worker)
-        return worker.start()
+        return worker.start() if start else worker
 
     yield start
     for worker in workers:

@@ -1343,7 +1343,7 @@ def test_4xx_bodies_are_json_objects_with_error(fuzz_run):
     assert not problems, render_body_problems(problems)
 
 
-@pytest.mark.xfail(strict=False, reason="code/message not yet added")
+
 def test_error_bodies_carry_code_and_message(fuzz_run):
     """CONTRACT 7: every 4xx/5xx JSON body also carries `code` (= `error`) and `message`."""
     problems = [item for run in fuzz_run["runs"].values() for item in run.code_message]
