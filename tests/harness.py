@@ -139,7 +139,10 @@ class Worker:
             found = []
             while time.monotonic() < deadline:
                 for message in consumer:
-                    value = orjson.loads(message.value)
+                    try:
+                        value = orjson.loads(message.value)
+                    except orjson.JSONDecodeError:
+                        continue  # junk a test put there on purpose: not what any reader looks for
                     if where is None or where(value):
                         found.append((message.key.decode() if message.key else None, value))
                 if count is not None and len(found) >= count:

@@ -273,3 +273,20 @@ def test_a_batch_segment_rejects_is_dead_lettered(start_worker, segment):
     time.sleep(1.0)
     assert not set(rejected) & segment.delivered().keys()
     assert worker.alive()
+
+
+def test_a_record_the_forwarder_cannot_read_is_dead_lettered_and_forwarding_goes_on(start_worker, segment):
+    """Issue 11 #8: whatever is on segment.outbound, the forwarder never takes the worker down."""
+    worker = start_worker(CONFIG, segment_env(segment))
+    worker.produce("segment.outbound", b"not json at all", key="junk")
+    worker.produce("segment.outbound", b"[1, 2, 3]", key="junk")
+    letters = [v for _, v in worker.read("streams.deadletter", count=2, timeout_s=30,
+                                         where=lambda v: v["source"].get("topic") == worker.topic("segment.outbound"))]
+    assert sorted(letter["error"] for letter in letters) == ["invalid_json", "not_an_object"], letters
+    identify(worker, "after-junk")
+    post_all(worker, [event("after-junk", "shown", 1)])
+    [viewed] = [m for _, m in worker.read("segment.outbound", count=1, where=lambda v: isinstance(v, dict) and v.get("userId") == "after-junk")]
+    wait_delivered(segment, {viewed["messageId"]})
+    assert worker.alive()
+    _, metrics = worker.get("/metrics")
+    assert not [line for line in metrics.splitlines() if line.startswith("survey_streams_forwarder_restarts_total ")]
