@@ -23,7 +23,9 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_ITEMS = 2500
 MAX_BATCH_RECORD_BYTES = 1024 * 1024
 MAX_REJECTED_ITEMS = 100
-KINDS = ("identify", "track", "page", "group", "alias", "batch")
+KINDS = ("identify", "track", "page", "screen", "group", "alias", "batch", "import")
+# Endpoints that take a batch: `import` is Segment's name for the same thing (CONTRACT 7).
+BATCH_KINDS = ("batch", "import")
 # Fields of a batch envelope that Segment libraries expect to apply to every item.
 _ENVELOPE_FIELDS = ("context", "integrations", "sentAt")
 
@@ -44,6 +46,14 @@ def write_key(authorization: str | None) -> str | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return decoded.split(":", 1)[0] or None
+
+
+WEBHOOK = "webhook"
+
+
+def body_limit(kind: str) -> int:
+    """The most a request body may hold: a batch for the batch endpoints and the webhook."""
+    return MAX_BATCH_BYTES if kind in BATCH_KINDS or kind == WEBHOOK else MAX_MESSAGE_BYTES
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
@@ -71,9 +81,10 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
     record produced from it, with `receivedAt` and a batch's envelope, must also fit the
     inbound record limit, so that no worker refuses later what is answered 200 here.
     """
-    limit = MAX_BATCH_BYTES if kind == "batch" else MAX_MESSAGE_BYTES
+    batch = kind in BATCH_KINDS
+    limit = body_limit(kind)
     if len(body) > limit:
-        raise TooLarge("batch" if kind == "batch" else "message", len(body), limit)
+        raise TooLarge("batch" if batch else "message", len(body), limit)
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -82,7 +93,15 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
         raise InvalidInput(NOT_AN_OBJECT, "body", type(document).__name__, "body must be a JSON object")
     # Bracket count in C first: only a body that may nest too deep is walked, item by item.
     deep = body.count(b"{") + body.count(b"[") > segment_schema.MAX_DEPTH
-    if kind != "batch":
+    if kind == WEBHOOK:  # Segment's Webhooks destination: any type, one message or a batch
+        batch = "batch" in document
+        if not batch:
+            if len(body) > MAX_MESSAGE_BYTES:
+                raise TooLarge("message", len(body), MAX_MESSAGE_BYTES)
+            kind = document.get("type")
+            if not isinstance(kind, str) or kind not in segment_schema.KNOWN_TYPES:
+                segment_schema.validate(document)  # raises the error that names the type
+    if not batch:
         if deep:
             segment_schema.check_depth(document, field="body")
         document.setdefault("type", kind)

@@ -27,6 +27,7 @@ from typing import Any
 from .config import Survey
 from .lifecycle import ANSWERED, COMPLETED, Output
 from .scoring import PMF_CATEGORIES, normalize_score
+from .state import trait_snapshot
 from .timeutil import iso
 
 LIBRARY_NAME = "survey-streams"
@@ -134,7 +135,7 @@ def segment_messages(output: Output, survey: Survey, user_state: dict, user_id: 
             "type": "track", "userId": user_id,
             "messageId": message_id(user_id, output.display_id, output.kind, output.source_message_id),
             "timestamp": timestamp, "event": event.name,
-            "properties": _properties(output, survey, user_state.get("traits") or {}, user_id),
+            "properties": _properties(output, survey, trait_snapshot(user_state), user_id),
             "context": context,
         })
     if output.kind == COMPLETED and survey.segment.traits:
@@ -162,7 +163,7 @@ def response_record(output: Output, survey: Survey, user_state: dict, user_id: s
         "answers": answers,
         "comment": comment_of(survey, answers),
         "completedAt": iso(output.at),
-        "traits": dict(user_state.get("traits") or {}),
+        "traits": dict(trait_snapshot(user_state)),
         "createdAt": iso(user_state.get("createdAt")),
         "firstSeen": iso(user_state.get("firstSeen")),
     }

@@ -22,6 +22,8 @@ class Settings:
     admin_key: str = ""
     segment_write_key: str = ""
     segment_host: str = "https://api.segment.io"
+    # CONTRACT 7: POST /v1/webhook bodies signed with it (X-Signature, hex HMAC-SHA1).
+    webhook_secret: str = ""
     # CONTRACT 7: the URL other workers use to reach this one (required when binding 0.0.0.0).
     advertised_url: str = ""
     # Beyond the contract: the display-token secret, when an operator keeps it elsewhere;
@@ -50,6 +52,7 @@ class Settings:
             admin_key=env.get("STREAMS_ADMIN_KEY", ""),
             segment_write_key=env.get("SEGMENT_WRITE_KEY", ""),
             segment_host=env.get("SEGMENT_HOST") or d.segment_host,
+            webhook_secret=env.get("STREAMS_WEBHOOK_SECRET", ""),
             advertised_url=(env.get("STREAMS_ADVERTISED_URL") or "").strip().rstrip("/"),
             display_secret=env.get("STREAMS_DISPLAY_SECRET", ""),
             app_id=env.get("STREAMS_APP_ID") or d.app_id,

@@ -11,6 +11,7 @@ limits (CONTRACT 7) before it is written anywhere.
       "identified": bool,             # an identify carrying this userId was processed
       "traits": {name: value},
       "traitTimes": {name: ms},       # event time of the identify that set each trait
+      "groups": {groupId: {"traits": {...}, "traitTimes": {...}, "at": ms}},  # group calls
       "createdAt": ms | None,         # parsed from traits.createdAt
       "firstSeen": ms | None, "lastSeen": ms | None,
       "anonymousIds": [str],
@@ -50,25 +51,56 @@ def message_key(message_id: str) -> str:
     return hashlib.blake2b(message_id.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+def _trait_sets(state: dict):
+    """(field, traits) for the user's traits and each group's, each bounded alike."""
+    yield "traits", state.get("traits") or {}
+    for group_id, group in (state.get("groups") or {}).items():
+        yield f"groups.{group_id[:64]}.traits", group.get("traits") or {}
+
+
+def latest_group(state: dict | None) -> tuple[str, dict] | None:
+    """(groupId, its traits) of the group the user was last seen in, or None."""
+    groups = (state or {}).get("groups") or {}
+    if not groups:
+        return None
+    group_id = max(groups, key=lambda gid: (groups[gid].get("at") or -(2**63), gid))
+    return group_id, groups[group_id].get("traits") or {}
+
+
+GROUP_PREFIX = "group."
+
+
+def trait_snapshot(state: dict | None) -> dict:
+    """The user's traits, with the most recent group's as "group.<name>" (CONTRACT 7): what
+    targeting filters, `trait:` properties and responses' trait snapshots see. The user's
+    own traits dict itself when there is no group (the hot path copies nothing)."""
+    traits = (state or {}).get("traits") or {}
+    latest = latest_group(state)
+    if latest is None:
+        return traits
+    return {**traits, **{GROUP_PREFIX + name: value for name, value in latest[1].items()}}
+
+
 def encode(state: dict, limits) -> bytes:
     """The state as stored (JSON), or InvalidInput `too_large` naming the limit it breaks.
 
     The one place the byte budget is enforced: every write of a user's state goes through
     here first, so nothing over the budget reaches the store or the changelog.
     """
-    traits = state.get("traits") or {}
-    if len(traits) > limits.traits:
-        raise InvalidInput(TOO_LARGE, "traits", len(traits),
-                           f"the user would have {len(traits)} traits, the limit is {limits.traits}")
+    for field, traits in _trait_sets(state):
+        if len(traits) > limits.traits:
+            raise InvalidInput(TOO_LARGE, field, len(traits),
+                               f"{field} would hold {len(traits)} traits, the limit is {limits.traits}")
     try:
         data = orjson.dumps(state)
     except orjson.JSONEncodeError as exc:  # nesting orjson can read but not write
         raise InvalidInput(INVALID_FIELD, "state", None, f"the state cannot be stored: {exc}") from None
     if len(data) > limits.trait_bytes:  # the traits are a part of it: measure them only then
-        trait_bytes = len(orjson.dumps(traits))
-        if trait_bytes > limits.trait_bytes:
-            raise InvalidInput(TOO_LARGE, "traits", trait_bytes,
-                               f"the user's traits would take {trait_bytes} bytes, the limit is {limits.trait_bytes}")
+        for field, traits in _trait_sets(state):
+            trait_bytes = len(orjson.dumps(traits))
+            if trait_bytes > limits.trait_bytes:
+                raise InvalidInput(TOO_LARGE, field, trait_bytes,
+                                   f"{field} would take {trait_bytes} bytes, the limit is {limits.trait_bytes}")
     if len(data) > limits.state_bytes:
         raise InvalidInput(TOO_LARGE, "state", len(data),
                            f"the user's state would take {len(data)} bytes, the limit is {limits.state_bytes}")
@@ -100,6 +132,7 @@ def new_user_state(user_id: str | None = None) -> dict:
         "identified": False,
         "traits": {},
         "traitTimes": {},
+        "groups": {},
         "createdAt": None,
         "firstSeen": None,
         "lastSeen": None,
@@ -148,4 +181,6 @@ def public_user(state: dict, user_id: str) -> dict:
             "responses": h.get("responses", 0),
         } for sid, h in state.get("surveys", {}).items()},
         "lastSurveyShownAt": iso(state.get("lastSurveyShownAt")),
+        "groups": {group_id: {"traits": group.get("traits") or {}, "lastSeen": iso(group.get("at"))}
+                   for group_id, group in (state.get("groups") or {}).items()},
     }

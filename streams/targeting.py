@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Optional, Union
 
 from . import filters
 from .config import Config, Survey
+from .state import trait_snapshot
 from .timeutil import DAY_MS, FORMAT_MAX_MS, HOUR_MS, iso
 
 RULES = (
@@ -70,7 +71,7 @@ class _User:
         state = state or _NO_HISTORY
         self.user_id = user_id if user_id is not None else state.get("userId")
         self.identified = bool(state.get("identified"))
-        self.traits = state.get("traits") or _NO_HISTORY
+        self.traits = trait_snapshot(state) or _NO_HISTORY  # with the latest group's, as "group.<name>"
         created_at = state.get("createdAt")
         self.base_name, self.base = ("createdAt", created_at) if created_at is not None else ("firstSeen", state.get("firstSeen"))
         self.triggers = state.get("triggers") or _NO_HISTORY

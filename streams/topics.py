@@ -45,6 +45,7 @@ TOPIC_FOR_TYPE = {
     "group": SEGMENT_IDENTIFY,
     "track": SEGMENT_TRACK,
     "page": SEGMENT_TRACK,
+    "screen": SEGMENT_TRACK,  # mobile SDKs' page (CONTRACT 7)
     "alias": SEGMENT_ALIAS,
 }
 

@@ -26,6 +26,7 @@ from .config import Config
 from .state import SEEN_MAX, SEEN_WINDOW_MS, message_key, new_survey_history, new_user_state
 from .timeutil import event_time, parse_created_at, plausible_created_at
 
+GROUPS_MAX = 10  # groups kept per user (B2B: a user is in one account, rarely a few)
 # Oldest ids are dropped beyond this; a dropped id that shows up again only costs a
 # no-op fold of its redirect state.
 ANONYMOUS_IDS_MAX = 50
@@ -68,9 +69,16 @@ def merge_traits(state: dict, traits: dict, times: dict | int, now: int) -> bool
     Recomputes `createdAt` when that trait changes (ignored outside [1970, now + 1 day]).
     Returns True if anything changed.
     """
-    current_traits, current_times = state["traits"], state["traitTimes"]
+    changed_names = _merge(state["traits"], state["traitTimes"], traits, times)
+    if "createdAt" in changed_names:
+        state["createdAt"] = plausible_created_at(parse_created_at(state["traits"]["createdAt"]), now)
+    return bool(changed_names)
+
+
+def _merge(current_traits: dict, current_times: dict, traits: dict, times: dict | int) -> set:
+    """The latest-time-wins merge of merge_traits into any traits/times pair; the names changed."""
     uniform = not isinstance(times, dict)
-    changed = created_changed = False
+    changed = set()
     for name, value in traits.items():
         time = times if uniform else times.get(name, _NO_TIME)
         if name in current_traits:
@@ -82,10 +90,25 @@ def merge_traits(state: dict, traits: dict, times: dict | int, now: int) -> bool
                 continue
         current_traits[name] = value
         current_times[name] = time
+        changed.add(name)
+    return changed
+
+
+def merge_group(state: dict, group_id: str, traits: dict, times: dict | int, at: int | None) -> bool:
+    """Keep a group's traits for the user (CONTRACT 7): per group, each trait's latest value
+    by event time, and the group's latest event time (`at`: the most recent group is the
+    one the user was last seen in). At most GROUPS_MAX groups, the least recent dropped."""
+    groups = state.setdefault("groups", {})
+    group = groups.get(group_id)
+    changed = group is None
+    if group is None:
+        group = groups[group_id] = {"traits": {}, "traitTimes": {}, "at": at}
+    if at is not None and (group["at"] is None or at > group["at"]):
+        group["at"] = at
         changed = True
-        created_changed = created_changed or name == "createdAt"
-    if created_changed:
-        state["createdAt"] = plausible_created_at(parse_created_at(current_traits["createdAt"]), now)
+    changed = bool(_merge(group["traits"], group["traitTimes"], traits, times)) or changed
+    while len(groups) > GROUPS_MAX:
+        del groups[min(groups, key=lambda gid: (groups[gid]["at"] or _NO_TIME, gid))]
     return changed
 
 
@@ -221,7 +244,9 @@ def apply(state: dict | None, message: dict, key: str, config: Config, now: int,
         if previous_id != key and _add_anonymous_id(state, previous_id):
             folds.append((previous_id, key))
             changed = True
-    # page and group: only the seen times (group traits describe the group, not the user)
+    elif kind == "group" and message.get("groupId") is not None:
+        changed = merge_group(state, message["groupId"], message.get("traits") or {}, at, at) or changed
+    # page and screen: only the seen times
 
     if changed and state["aliasOf"] is not None:
         folds.append((key, state["aliasOf"]))
@@ -278,6 +303,8 @@ def fold_into(user: dict | None, anonymous: dict, anonymous_id: str, user_id: st
     user["identified"] = user["identified"] or bool(anonymous.get("identified"))
 
     merge_traits(user, anonymous.get("traits") or {}, anonymous.get("traitTimes") or {}, now)
+    for group_id, group in (anonymous.get("groups") or {}).items():
+        merge_group(user, group_id, group.get("traits") or {}, group.get("traitTimes") or {}, group.get("at"))
 
     triggers = user["triggers"]
     for survey_id, counter in (anonymous.get("triggers") or {}).items():

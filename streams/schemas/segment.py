@@ -39,8 +39,8 @@ MAX_ID_BYTES = 256
 # input would fail later, where it cannot be refused cleanly. Real traits nest a few levels.
 MAX_DEPTH = 32
 
-KNOWN_TYPES = frozenset(("identify", "track", "page", "group", "alias"))
-_USER_TYPES = frozenset(("identify", "track", "page", "group"))
+KNOWN_TYPES = frozenset(("identify", "track", "page", "screen", "group", "alias"))
+_USER_TYPES = frozenset(("identify", "track", "page", "screen", "group"))
 _OBJECT_FIELDS = ("traits", "properties", "context")
 _TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 _ID_FIELDS = ("userId", "anonymousId")

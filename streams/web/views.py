@@ -7,6 +7,7 @@ local or routed from another worker, carries the CORS headers.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import time
@@ -232,19 +233,25 @@ class Metrics(BridgeView):
 
 @app.page("/v1/{kind}")
 class Ingest(BridgeView):
-    """Segment-compatible ingestion: /v1/identify|track|page|group|alias|batch."""
+    """Segment-compatible ingestion: /v1/identify|track|page|screen|group|alias|batch|import,
+    and /v1/webhook for Segment's Webhooks destination (CONTRACT 5.1, 7)."""
 
     path_label = "/v1/{kind}"
 
     async def post(self, request: Request, kind: str) -> Response:
-        if kind not in ingestion.KINDS:
+        if kind not in ingestion.KINDS and kind != ingestion.WEBHOOK:
             return self.refuse(404, "not_found", "no such endpoint")
         key = ingestion.write_key(request.headers.get("Authorization"))
-        if key is None or key not in settings.write_keys:
-            return self.refuse(401, "unauthorized", "a valid write key is required (HTTP Basic auth, key as user name)")
-        limit = ingestion.MAX_BATCH_BYTES if kind == "batch" else ingestion.MAX_MESSAGE_BYTES
+        by_write_key = key is not None and key in settings.write_keys
+        signature = request.headers.get("X-Signature") if kind == ingestion.WEBHOOK else None
+        if not by_write_key and not (signature is not None and settings.webhook_secret):
+            return self.refuse(401, "unauthorized", "a valid write key is required (HTTP Basic auth, key as user name)"
+                               + (" or an X-Signature made with the webhook secret" if kind == ingestion.WEBHOOK else ""))
+        limit = ingestion.body_limit(kind)
         try:
             body = await self.body(request, limit)
+            if not by_write_key and not _signed(body, signature):
+                return self.refuse(401, "unauthorized", "X-Signature is not the HMAC-SHA1 of the body", "X-Signature")
             accepted, rejected = ingestion.unpack(kind, body, iso(now_ms()))
         except ingestion.TooLarge as error:
             return self.refuse_input(413, error)
@@ -255,6 +262,14 @@ class Ingest(BridgeView):
         await asyncio.gather(produce_all(accepted), *dead_letters)
         registry.inc("survey_streams_messages_in_total", topic=f"http:/v1/{kind}", amount=len(accepted) + len(rejected))
         return self.reply({"success": True})
+
+
+def _signed(body: bytes, signature: str | None) -> bool:
+    """Segment's Webhooks destination: X-Signature = hex HMAC-SHA1(shared secret, body)."""
+    if not signature or not settings.webhook_secret:
+        return False
+    expected = hmac.new(settings.webhook_secret.encode(), body, hashlib.sha1).hexdigest()
+    return _same(signature.strip().lower(), expected)
 
 
 async def produce_all(records) -> None:

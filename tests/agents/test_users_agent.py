@@ -225,7 +225,7 @@ MALFORMED = [
      "segment.track"),
     ("too_large", orjson.dumps({"type": "track", "userId": "u", "event": "E", "properties": {"p": "x" * 66000}}),
      "segment.track"),
-    ("unknown_type", b"{\"type\": \"screen\", \"userId\": \"u\"}", "segment.track"),
+    ("unknown_type", b"{\"type\": \"scream\", \"userId\": \"u\"}", "segment.track"),
 ]
 
 

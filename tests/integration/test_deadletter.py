@@ -69,7 +69,7 @@ MALFORMED = [
     ("traits a string", "segment.identify", b'{"type": "identify", "userId": "u", "traits": "TOKEN"}', "invalid_field"),
     ("bad timestamp", "segment.track",
      b'{"type": "track", "userId": "u", "event": "TOKEN", "timestamp": "last tuesday"}', "invalid_field"),
-    ("unknown type", "segment.track", b'{"type": "screen", "userId": "u", "name": "TOKEN"}', "unknown_type"),
+    ("unknown type", "segment.track", b'{"type": "scream", "userId": "u", "name": "TOKEN"}', "unknown_type"),
 ]
 
 

@@ -241,7 +241,7 @@ def test_invalid_items_of_a_valid_batch_go_to_the_dead_letter(worker):
     items = [
         {"type": "identify", "userId": user, "traits": {"plan": "pro"}, "messageId": f"{token}-ok"},
         {"type": "identify", "traits": {"plan": "pro"}, "messageId": f"{token}-noid"},
-        {"type": "screen", "userId": user, "messageId": f"{token}-screen"},
+        {"type": "scream", "userId": user, "messageId": f"{token}-scream"},
         {"type": "track", "userId": user, "event": "Big", "messageId": f"{token}-big",
          "properties": {"pad": "x" * (33 * 1024)}},
         f"{token}-not-an-object",

@@ -249,7 +249,7 @@ def test_invalid_items_of_a_valid_batch_are_rejected_not_dropped():
         "not an object",
         {"type": "track", "userId": "u1"},                 # no event
         big,
-        {"type": "screen", "userId": "u1"},                # unknown type
+        {"type": "scream", "userId": "u1"},                # unknown type
         {"type": "identify", "userId": "u1", "traits": "plan=pro"},
         {"type": "track", "anonymousId": "ok-2", "event": "Clicked"},
     ]
@@ -265,7 +265,7 @@ def test_invalid_items_of_a_valid_batch_are_rejected_not_dropped():
     payloads = [orjson.loads(raw) for _, raw in rejected]
     assert payloads[0] == "not an object"
     assert payloads[1] == {"type": "track", "userId": "u1"}
-    assert payloads[3]["type"] == "screen"
+    assert payloads[3]["type"] == "scream"
     assert len(rejected[2][1]) > MAX_MESSAGE_BYTES  # the whole item, for the dead letter
 
 

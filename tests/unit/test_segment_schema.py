@@ -100,7 +100,7 @@ INVALID = [
     ({"type": None, "userId": "u1"}, MISSING_FIELD, "type", None),
     ({"type": 3, "userId": "u1"}, INVALID_FIELD, "type", 3),
     ({"type": ["track"], "userId": "u1"}, INVALID_FIELD, "type", ["track"]),
-    ({"type": "screen", "userId": "u1"}, UNKNOWN_TYPE, "type", "screen"),
+    ({"type": "scream", "userId": "u1"}, UNKNOWN_TYPE, "type", "scream"),
     ({"type": "Track", "userId": "u1", "event": "x"}, UNKNOWN_TYPE, "type", "Track"),
     ({"type": "", "userId": "u1"}, UNKNOWN_TYPE, "type", ""),
     # ids

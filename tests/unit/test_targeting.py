@@ -440,3 +440,15 @@ def test_decide_is_deterministic_and_does_not_touch_the_state(case, offset):
     assert first == second
     assert [v.rules for v in first.verdicts] == [v.rules for v in second.verdicts]
     assert state == before
+
+
+def test_group_traits_are_targetable_as_group_dot_name():
+    cfg = config(survey(targeting={"traits": [{"trait": "group.plan", "op": "eq", "value": "enterprise"},
+                                              {"trait": "group.seats", "op": "gte", "value": 10}]}))
+    state = user()
+    assert only_verdict(state, cfg).reason == "traits_mismatch"  # no group yet
+    state["groups"] = {"small": {"traits": {"plan": "enterprise", "seats": 3}, "traitTimes": {}, "at": NOW - DAY_MS},
+                       "big": {"traits": {"plan": "enterprise", "seats": 40}, "traitTimes": {}, "at": NOW - HOUR_MS}}
+    assert only_verdict(state, cfg).eligible  # the most recent group is "big"
+    state["groups"]["small"]["at"] = NOW
+    assert only_verdict(state, cfg).reason == "traits_mismatch"

@@ -4,16 +4,18 @@ from __future__ import annotations
 import copy
 import itertools
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import parse_config
 from streams.schemas.segment import validate
-from streams.state import SEEN_MAX, SEEN_WINDOW_MS, message_key, new_user_state
+from streams.state import SEEN_MAX, SEEN_WINDOW_MS, latest_group, message_key, new_user_state, trait_snapshot
 from streams.timeutil import DAY_MS, HOUR_MS, iso, parse_iso
 from streams.userstate import (
     ANONYMOUS_IDS_MAX,
+    GROUPS_MAX,
     apply,
     fold_into,
     merge_traits,
@@ -241,7 +243,10 @@ identifies = st.lists(
 
 
 def _trait_view(state: dict) -> tuple:
-    return (repr(sorted(state["traits"].items())), sorted(state["traitTimes"].items()), state["createdAt"])
+    # JSON with sorted keys: {"a": 0, "b": 1} and {"b": 1, "a": 0} are one value (a tie keeps
+    # whichever came first), while 1, 1.0 and true stay apart as JSON keeps them.
+    return (orjson.dumps(state["traits"], option=orjson.OPT_SORT_KEYS), sorted(state["traitTimes"].items()),
+            state["createdAt"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -445,3 +450,32 @@ def test_folding_an_empty_redirect_changes_no_history():
     before = copy.deepcopy(user)
     fold_into(user, redirect_state("u1"), "a1", "u1", NOW)
     assert {k: v for k, v in user.items() if k != "anonymousIds"} == {k: v for k, v in before.items() if k != "anonymousIds"}
+
+
+# --- group traits (CONTRACT 7) -------------------------------------------------------------
+
+def test_group_traits_are_kept_per_group_latest_by_event_time():
+    state, _ = run([
+        msg("group", NOW - 3 * HOUR_MS, groupId="acme", traits={"plan": "enterprise", "seats": 40}),
+        msg("group", NOW - 2 * HOUR_MS, groupId="beta", traits={"plan": "free"}),
+        msg("group", NOW - 4 * HOUR_MS, groupId="acme", traits={"plan": "starter", "region": "eu"}),  # older
+    ])
+    assert state["traits"] == {}  # group traits describe the group, not the user
+    assert state["groups"]["acme"]["traits"] == {"plan": "enterprise", "seats": 40, "region": "eu"}
+    assert state["groups"]["acme"]["at"] == NOW - 3 * HOUR_MS
+    assert latest_group(state) == ("beta", {"plan": "free"})  # the group the user was last seen in
+    assert trait_snapshot(state)["group.plan"] == "free"
+
+
+def test_groups_are_bounded_dropping_the_least_recent():
+    state, _ = run([msg("group", NOW - (100 - i) * HOUR_MS, groupId=f"g{i}", traits={"n": i}) for i in range(15)])
+    assert len(state["groups"]) == GROUPS_MAX
+    assert "g0" not in state["groups"] and "g14" in state["groups"]
+
+
+def test_folding_merges_the_anonymous_groups():
+    anonymous, _ = run([msg("group", NOW - HOUR_MS, userId=None, anonymousId="a1", groupId="acme",
+                            traits={"seats": 5})], key="a1")
+    user, _ = run([msg("group", NOW - 2 * HOUR_MS, groupId="acme", traits={"seats": 3, "plan": "team"})])
+    merged = fold_into(user, anonymous, "a1", "u1", NOW)
+    assert merged["groups"]["acme"]["traits"] == {"seats": 5, "plan": "team"}
