@@ -10,8 +10,8 @@ import logging
 
 import faust
 
+from . import batching, faustfixes
 from . import codecs  # noqa: F401  (registers the orjson codec)
-from . import faustfixes
 from . import topics as names
 from .config import load_config
 from .settings import Settings
@@ -57,10 +57,12 @@ def names_of(logical: str) -> str:
 
 
 inbound_topics = [names_of(n) for n in names.INBOUND]
+# The users agent's inputs, handed over one batch per partition per fetch (streams.batching).
 user_channel = app.topic(
     *(inbound_topics + [names_of(names.LIFECYCLE), names_of(names.USER_COMMANDS)]),
-    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    key_type=bytes, key_serializer="raw", value_serializer=batching.BATCH_CODEC,
 )
+batched_topics = frozenset(user_channel.topics)
 eligibility_topic = topic(names.ELIGIBILITY)
 outbound_topic = topic(names.OUTBOUND)
 responses_topic = topic(names.RESPONSES)

@@ -3,8 +3,8 @@
 Every instant is epoch milliseconds (UTC). The value is plain JSON so the changelog is
 readable with any Kafka tool. Bounds keep one user's state small (docs/security.md):
 `seen` holds at most SEEN_MAX message-id hashes, `displays` at most DISPLAYS_MAX entries,
-`outbox` at most OUTBOX_MAX entries, and `encode` refuses a state over the project's
-limits (CONTRACT 7) before it is written anywhere.
+and `encode` refuses a state over the project's limits (CONTRACT 7) before it is written
+anywhere.
 
     {
       "userId": str | None,           # None while only anonymous ids were seen
@@ -22,8 +22,6 @@ limits (CONTRACT 7) before it is written anywhere.
       "lastSurveyShownAt": ms | None,
       "displays": {displayId: {...}},  # lifecycle state per display (streams.lifecycle)
       "seen": {message_key(id): handled_ms},  # duplicate detection, 24 h
-      "outbox": [[input_key, size, [[topic, key, value], ...]], ...],  # outputs of the
-                                      # latest inputs, produced again on a replay
       "decision": {"eligible", "surveyId", "reason", "eligibleAt"} | None,  # last emitted
       "aliasOf": str | None,          # this key was folded into that user
     }
@@ -39,10 +37,6 @@ from .errors import INVALID_FIELD, TOO_LARGE, InvalidInput
 SEEN_WINDOW_MS = 24 * 60 * 60 * 1000
 SEEN_MAX = 256
 DISPLAYS_MAX = 32
-# The outbox keeps the outputs of a user's latest inputs until they are surely committed:
-# a few entries, and beyond OUTBOX_BYTES only the newest (docs/processing.md).
-OUTBOX_MAX = 16
-OUTBOX_BYTES = 64 * 1024
 
 
 def message_key(message_id: str) -> str:
@@ -107,25 +101,6 @@ def encode(state: dict, limits) -> bytes:
     return data
 
 
-def record_outputs(state: dict, input_key: str, records: list) -> None:
-    """Keep `records` (the [topic, key, value] outputs of one input) in the outbox."""
-    size = len(orjson.dumps(records))
-    outbox = state.setdefault("outbox", [])
-    outbox.append([input_key, size, records])
-    del outbox[:-OUTBOX_MAX]
-    total = sum(entry[1] for entry in outbox)
-    while len(outbox) > 1 and total > OUTBOX_BYTES:
-        total -= outbox.pop(0)[1]
-
-
-def recorded_outputs(state: dict | None, input_key: str) -> list | None:
-    """The outputs recorded for `input_key`, or None if the input is not in the outbox."""
-    for key, _, records in (state or {}).get("outbox") or ():
-        if key == input_key:
-            return records
-    return None
-
-
 def new_user_state(user_id: str | None = None) -> dict:
     return {
         "userId": user_id,
@@ -142,7 +117,6 @@ def new_user_state(user_id: str | None = None) -> dict:
         "lastSurveyShownAt": None,
         "displays": {},
         "seen": {},
-        "outbox": [],
         "decision": None,
         "aliasOf": None,
     }

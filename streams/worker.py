@@ -12,35 +12,6 @@ def load_app():
     return app_module
 
 
-# Faust builds its aiokafka consumer with fetch_max_wait_ms=1500, not a setting. aiokafka
-# keeps one fetch in flight per broker and leaves out of it the partitions whose records
-# are still buffered; records that arrive on those once drained wait for the parked fetch
-# to come back, up to 1.5 s with idle partitions in the request (measured: stalls of 1-1.5 s
-# and a third fewer decisions per second at 1k identify/s). 100 ms bounds the stall and
-# costs an idle worker about 2% of a core in empty fetches.
-FETCH_MAX_WAIT_MS = 100
-
-
-def bound_fetch_wait(app, fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
-    """Make `app`'s worker consumer use `fetch_max_wait_ms` (aiokafka transport only)."""
-    from faust.transport.drivers import aiokafka as driver
-
-    class ConsumerThread(driver.AIOKafkaConsumerThread):
-        def _create_worker_consumer(self, transport):
-            consumer = super()._create_worker_consumer(transport)
-            if not hasattr(consumer, "_fetch_max_wait_ms"):  # aiokafka changed: leave it as it is
-                return consumer
-            consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read by start() to build the Fetcher
-            return consumer
-
-    class Consumer(driver.Consumer):
-        def _new_consumer_thread(self):
-            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    if isinstance(app.transport, driver.Transport):
-        app.transport.Consumer = Consumer
-
-
 class StartError(RuntimeError):
     """A worker that must not start, with what to do about it."""
 
@@ -65,7 +36,7 @@ def run() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     app_module = load_app()
-    from . import logs, signing
+    from . import batching, logs, signing
     from . import topics as names
     from .admin import create_topics
 
@@ -75,7 +46,7 @@ def run() -> int:
         app_module.use_secret(signing.shared_secret(settings.bootstrap_servers, app_module.config.topics[names.SECRETS]))
     level = app_module.settings.log_level.upper()
     logs.setup(level)
-    bound_fetch_wait(app_module.app)
+    batching.install(app_module.app, lambda: app_module.batched_topics)
     worker = Worker(app_module.app, loglevel=level, quiet=True, console_port=None)
     # Faust's terminal spinner sets the root logger to DEBUG (so that every log record
     # ticks it) and leaves it there: every logger.debug() in faust and aiokafka then builds

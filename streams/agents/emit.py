@@ -17,42 +17,55 @@ import sys
 
 import orjson
 
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+
 from .. import app as app_module
 from .. import deadletter, signing, topics as names
-from ..app import app, names_of, topic
+from ..app import app, names_of
 from ..faustfixes import StopOnLostOutput
 from ..errors import InvalidInput
 from ..metrics import registry
 
 log = logging.getLogger("streams.emit")
-_topics: dict = {}
 DEAD_LETTER_ATTEMPTS = 5
 DEAD_LETTER_BACKOFF_S = 0.5
 # The exit status of a worker that stopped to avoid losing an input (a supervisor restarts it).
 EXIT_OUTPUT_LOST = 70
+# Outputs of processing whose loss would lose data: a failed send stops the process.
+_FATAL_TOPICS = frozenset(names_of(logical) for logical in (
+    names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES, names.USER_COMMANDS))
 
 
 class DeadLetterFailed(RuntimeError):
     """A dead-letter record could not be written: its input must not be acknowledged."""
 
 
-def _topic(logical: str):
-    if logical not in _topics:
-        _topics[logical] = topic(logical, internal=logical == names.USER_COMMANDS)
-    return _topics[logical]
-
-
-async def send(logical: str, key: str | None, value: dict | bytes):
-    """Produce `value` (JSON, or bytes already encoded) to a logical topic. Returns the broker's
-    acknowledgement, for the callers that must know the record is in Kafka (the bridge)."""
+async def send(logical: str, key: str | None, value: dict | bytes) -> asyncio.Future:
+    """Produce `value` (JSON, or bytes already encoded) to a logical topic, keyed by `key`
+    (the default partitioner puts it on the key's partition). Returns the broker's
+    acknowledgement to await: the bridge awaits it before it answers, a batch before it
+    writes its changelog. Straight to aiokafka: Faust's send path costs more than the record.
+    An output of processing that is never acknowledged stops the worker (_fatal_if_lost)."""
     raw = value if isinstance(value, bytes) else orjson.dumps(value)
     raw_key = key.encode("utf-8", "surrogatepass") if key is not None else None
     headers = None
     if logical == names.USER_COMMANDS:  # only workers write commands: they sign them
         headers = [(signing.SIGNATURE_HEADER, signing.command_signature(app_module.command_key, raw_key or b"", raw))]
-    delivery = await _topic(logical).send(key=raw_key, value=raw, headers=headers)
-    registry.inc("survey_streams_messages_out_total", topic=names_of(logical))
+    topic_name = names_of(logical)
+    try:
+        delivery = await app.producer._ensure_producer().send(topic_name, raw, key=raw_key, headers=headers)
+    except KafkaError as exc:
+        raise ProducerSendError(f"sending to {topic_name}: {exc!r}") from exc
+    if topic_name in _FATAL_TOPICS:
+        delivery.add_done_callback(_fatal_if_lost)
+    registry.inc("survey_streams_messages_out_total", topic=topic_name)
     return delivery
+
+
+def _fatal_if_lost(delivery: asyncio.Future) -> None:
+    if not delivery.cancelled() and delivery.exception() is not None:
+        stop_process(f"an output could not be produced: {delivery.exception()!r}")
 
 
 async def dead_letter(error: InvalidInput, source: dict, payload, key: str | None = None) -> None:
@@ -93,7 +106,5 @@ def stop_process(reason: str) -> None:
     os._exit(EXIT_OUTPUT_LOST)
 
 
-# Outputs of processing whose loss would lose data: a failed send stops the process.
-_FATAL_TOPICS = frozenset(names_of(logical) for logical in (
-    names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES, names.USER_COMMANDS))
+# Faust's own sends (the scores table's changelog) that fail stop the process too.
 app.sensors.add(StopOnLostOutput(lambda: _FATAL_TOPICS, stop_process))

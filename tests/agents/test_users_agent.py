@@ -23,6 +23,7 @@ from streams import app as app_module
 from streams import signing
 from streams import topics as names
 from streams.agents import emit
+from streams.agents import timers, userinputs
 from streams.agents import users as users_agent
 from streams.app import app, segment_topics, user_commands_topic, users
 from streams.deadletter import PAYLOAD_MAX
@@ -55,8 +56,8 @@ class Outputs:
 @pytest.fixture
 def outputs(monkeypatch) -> Outputs:
     recorder = Outputs()
-    monkeypatch.setattr(users_agent, "send", recorder.send)
-    monkeypatch.setattr(emit, "send", recorder.send)
+    for module in (users_agent, userinputs, timers, emit):
+        monkeypatch.setattr(module, "send", recorder.send)
     app.finalize()
     app.flow_control.resume()
     return recorder
@@ -252,7 +253,7 @@ async def test_a_processing_error_is_dead_lettered_and_the_agent_survives(agent,
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(users_agent.userstate, "apply", broken)
+    monkeypatch.setattr(userinputs.userstate, "apply", broken)
     user = unique("boom")
     await agent.segment(identify(user, "m1", "2026-01-05T10:00:00Z", plan="pro"), key=user)
     assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
@@ -260,8 +261,8 @@ async def test_a_processing_error_is_dead_lettered_and_the_agent_survives(agent,
     assert record["error"] == "processing_error"
     assert "RuntimeError: boom" in record["detail"]
     monkeypatch.undo()
-    monkeypatch.setattr(users_agent, "send", outputs.send)
-    monkeypatch.setattr(emit, "send", outputs.send)
+    for module in (users_agent, userinputs, timers, emit):
+        monkeypatch.setattr(module, "send", outputs.send)
     await agent.segment(identify(user, "m2", "2026-01-05T10:00:00Z", plan="pro"), key=user)
     assert await agent.eventually(lambda: users.get(user) is not None)
 
@@ -306,11 +307,13 @@ async def test_identify_with_anonymous_id_folds_the_anonymous_history(agent, out
     assert await agent.eventually(lambda: outputs.of(names.USER_COMMANDS, user))
     [absorb] = outputs.of(names.USER_COMMANDS, user)
     assert absorb["kind"] == "absorb" and absorb["from"] == anonymous
-    assert users[anonymous]["aliasOf"] == user  # the anonymous key now redirects
+    # the anonymous key now redirects (written once the batch's outputs are acknowledged)
+    assert await agent.eventually(lambda: (users.get(anonymous) or {}).get("aliasOf") == user)
 
     await agent.command(user, absorb)
-    assert await agent.eventually(lambda: users[user]["anonymousIds"] == [anonymous])
+    assert await agent.eventually(lambda: "csat-export" in users[user]["triggers"])
     state = state_of(user)
+    assert state["anonymousIds"] == [anonymous]
     assert state["triggers"]["csat-export"]["count"] == 1
     assert state["firstSeen"] == parse_iso(first_seen)
     assert state["traits"]["plan"] == "pro"
@@ -378,7 +381,7 @@ async def test_a_kafka_failure_while_applying_stops_the_worker_instead_of_dead_l
             raise KafkaTimeoutError("no metadata")
         return await real_send(logical, key, value)
 
-    monkeypatch.setattr(users_agent, "send", eligibility_down)
+    monkeypatch.setattr(userinputs, "send", eligibility_down)
     monkeypatch.setattr(users_agent, "stop_process", stops.append)
     user = unique("kafka-down")
     await agent.segment(identify(user, "m1", recent(1), plan="pro", createdAt=OLD_SIGNUP), key=user)

@@ -1,4 +1,4 @@
-"""The byte budget of a user's state and the outbox (streams.state, CONTRACT 7)."""
+"""The byte budget of a user's state (streams.state, CONTRACT 7)."""
 from __future__ import annotations
 
 import orjson
@@ -6,8 +6,7 @@ import pytest
 
 from streams.config import Limits
 from streams.errors import InvalidInput
-from streams.state import (OUTBOX_BYTES, OUTBOX_MAX, encode, message_key, new_user_state, record_outputs,
-                           recorded_outputs)
+from streams.state import encode, message_key, new_user_state
 
 LIMITS = Limits(state_bytes=16 * 1024, traits=10, trait_bytes=4 * 1024)
 
@@ -52,19 +51,3 @@ def test_nesting_orjson_cannot_write_is_refused_not_raised():
 def test_message_keys_are_fixed_size_whatever_the_id():
     assert len(message_key("m")) == len(message_key("m" * 10_000)) == 16
     assert message_key("a") != message_key("b")
-
-
-def test_the_outbox_keeps_the_latest_inputs_within_its_bounds():
-    state = new_user_state("u1")
-    for n in range(OUTBOX_MAX + 5):
-        record_outputs(state, f"k{n}", [["surveys.eligibility", "u1", {"n": n}]])
-    assert len(state["outbox"]) == OUTBOX_MAX
-    assert recorded_outputs(state, "k0") is None
-    assert recorded_outputs(state, f"k{OUTBOX_MAX + 4}") == [["surveys.eligibility", "u1", {"n": OUTBOX_MAX + 4}]]
-    big = [["segment.outbound", "u1", {"pad": "x" * (OUTBOX_BYTES // 2)}]]
-    record_outputs(state, "big1", big)
-    record_outputs(state, "big2", big)
-    record_outputs(state, "big3", big)
-    assert sum(entry[1] for entry in state["outbox"]) <= OUTBOX_BYTES or len(state["outbox"]) == 1
-    assert recorded_outputs(state, "big3") == big  # the newest is always kept
-    assert recorded_outputs(state, "big1") is None

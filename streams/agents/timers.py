@@ -1,0 +1,74 @@
+"""Time alone changes users: a decision's eligibleAt passes, an open display times out.
+
+An in-memory index of users by due time (a heap, rebuilt from the local table after
+recovery, then kept on every write) lets a one-second timer find the due users without
+scanning the table; each gets a `tick` command, processed like any input on the worker
+that owns the user (docs/processing.md, "Timers").
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+
+from .. import lifecycle, topics as names
+from ..app import app, users
+from ..dueindex import DueIndex
+from .emit import send
+
+log = logging.getLogger("streams.timers")
+
+# Keys that need a look again at a given instant. Rebuilt from the local table after recovery.
+due = DueIndex()
+
+
+def next_due(state: dict) -> int | None:
+    """When time alone may change this user: the stored decision's eligibleAt or an open
+    display's timeout, whichever comes first."""
+    decided = (state.get("decision") or {}).get("eligibleAt")
+    deadlines = [t for t in (decided, lifecycle.next_deadline(state)) if t is not None]
+    return min(deadlines) if deadlines else None
+
+
+def _stored_states():
+    """(user, state) for every key of the local table: what `users.items()` yields.
+
+    The table's keys are raw UTF-8 and its values orjson (streams.app.json_table), so the
+    store's raw items are decoded here directly: Table.items() passes each key and value
+    through Faust's serializer registry, which costs more than the JSON parse itself
+    (this scan reads every user at start-up). Stores without raw items (memory://) and
+    other serializers go through items() as before.
+    """
+    raw_items = getattr(users.data, "_iteritems", None)
+    if raw_items is None or users.key_serializer != "raw" or users.value_serializer != "orjson":
+        yield from users.items()
+        return
+    loads = orjson.loads
+    for key, value in raw_items():
+        if key == users.data.offset_key:
+            continue
+        yield key.decode("utf-8", "surrogatepass"), (loads(value) if value is not None else None)
+
+
+@users.on_recover
+async def rebuild_due_index() -> None:
+    """After recovery, index the due times of the users this worker holds (one scan)."""
+    count = 0
+    for scanned, (user, state) in enumerate(_stored_states()):
+        if scanned % 10_000 == 9_999:
+            await asyncio.sleep(0)  # a big table: let the bridge and the timers run
+        if not state or state.get("aliasOf"):
+            continue
+        when = next_due(state)
+        if when is not None:
+            due.schedule(user, when)
+            count += 1
+    log.info("due index rebuilt", extra={"users": count})
+
+
+@app.timer(1.0)
+async def send_due_ticks() -> None:
+    for user in due.pop_due(int(time.time() * 1000)):
+        await send(names.USER_COMMANDS, user, {"kind": "tick"})

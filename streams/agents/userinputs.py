@@ -1,0 +1,224 @@
+"""What each kind of input does to its user's state, all through one path: `apply_input`.
+
+Thin: the logic is in the pure modules (userstate, lifecycle, targeting, displays); this
+module reads the state from the batch, calls them, and queues the outputs and the write.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import orjson
+
+from .. import __version__, displays, lifecycle, outbound, targeting, topics as names, userstate
+from .. import app as app_module
+from ..app import config
+from ..errors import ALIAS_CONFLICT, INVALID_FIELD, InvalidInput
+from ..metrics import registry
+from ..state import encode, new_user_state
+from . import timers
+from .emit import send
+from .userstore import UserBatch
+
+MAX_ALIAS_HOPS = 5
+NO_DECISION = (False, None, "not_identified")  # what an unknown user implicitly has
+
+# What a step returns: the state to write and the records to produce ([topic, key, value]).
+Step = Callable[[dict | None, int], tuple[dict, list]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def internal_id(text: str) -> str:
+    """An input id of our own making. It starts with a control character, which no
+    messageId may hold (segment_schema.check_id): no sender can make one collide."""
+    return "\x00" + text
+
+
+def source_id(source: dict) -> str:
+    """A record's coordinates as an input id: what identifies a replay of a message that
+    has no messageId."""
+    return internal_id(f"src:{source.get('topic')}/{source.get('partition')}/{source.get('offset')}")
+
+
+async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: Step, source: dict) -> None:
+    """Apply one input to `user`'s state (docs/processing.md, "One input, step by step").
+
+    1. A duplicate (its id handled for this user within 24 h) changes nothing.
+    2. Else run `step`, remember the input id.
+    3. Re-decide; check the byte budget (InvalidInput `too_large`: the batch's copy of the
+       state goes back to what it was, nothing is produced).
+    4. Queue the outputs and the decision, and the write (UserBatch.commit makes them
+       durable, outputs first).
+    """
+    topic = source.get("topic", "?")
+    state = batch.load(user)
+    now = now_ms()
+    if state is not None and input_id is not None and userstate.seen_recently(state, input_id, now):
+        registry.inc("survey_streams_duplicates_skipped_total", topic=topic)
+        return
+    try:
+        state, records = step(state, now)
+        if input_id is not None:
+            userstate.remember(state, input_id, now)
+        decision = None if state.get("aliasOf") else _decide(user, state, now)
+        encoded = encode(state, config.project.limits)  # the budget: raises before anything leaves
+    except BaseException:
+        batch.revert(user)
+        raise
+    registry.inc("survey_streams_processed_total", topic=topic)
+    for logical, key, value in records:
+        batch.deliveries.append(await send(logical, key, value))
+    if decision is not None:
+        batch.deliveries.append(await send(names.ELIGIBILITY, user, decision))
+    timers.due.schedule(user, None if state.get("aliasOf") else timers.next_due(state))
+    batch.save(user, state, encoded)
+
+
+def _decide(user: str, state: dict, now: int) -> dict | None:
+    """Re-decide; store the outcome in the state and return the decision record to emit
+    when it changed (CONTRACT 4.3)."""
+    decision = targeting.decide(state, config, now, user)
+    outcome = targeting.outcome(decision)
+    previous = state.get("decision")
+    before = (previous["eligible"], previous["surveyId"], previous["reason"]) if previous else NO_DECISION
+    state["decision"] = {"eligible": outcome[0], "surveyId": outcome[1], "reason": outcome[2],
+                         "eligibleAt": decision.eligible_at}
+    return targeting.decision_record(decision, user, now) if outcome != before else None
+
+
+async def _forward(batch: UserBatch, target: str, command: dict) -> None:
+    batch.deliveries.append(await send(names.USER_COMMANDS, target, command))
+
+
+# --- the inputs ----------------------------------------------------------------------------
+
+async def apply_segment(batch: UserBatch, user: str, message: dict, source: dict, hops: int) -> None:
+    state = batch.load(user)
+    if state is not None and state.get("aliasOf") and hops < MAX_ALIAS_HOPS:
+        # This id was folded into a known user: its later messages belong there.
+        await _forward(batch, state["aliasOf"], {"kind": "segment", "message": message, "source": source,
+                                                 "hops": hops + 1})
+        return
+    input_id = message.get("messageId") or source_id(source)
+
+    def step(state: dict | None, now: int) -> tuple[dict, list]:
+        applied = userstate.apply(state, message, user, config, now, input_id=input_id)
+        if applied.time_corrected:
+            registry.inc("survey_streams_event_time_corrected_total", topic=source.get("topic", "?"))
+        folds = [[names.USER_COMMANDS, anonymous_id,
+                  {"kind": "fold", "anonymousId": anonymous_id, "userId": user_id, "message": message, "source": source}]
+                 for anonymous_id, user_id in applied.folds]
+        return applied.state, folds
+
+    await apply_input(batch, user, input_id, step, source)
+
+
+async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, command: dict, source: dict,
+                         reject) -> None:
+    """On the anonymous id's partition: hand its history to the user, leave a redirect.
+
+    Refused (dead letter `alias_conflict`, and the user told to forget the id) when the
+    id is an identified user and `project.merge_identified_users` is false, or when the
+    user is already folded into this id (crossed aliases would leave two redirects).
+    """
+    if anonymous_id == user_id:
+        return
+    state = batch.load(anonymous_id)
+    if state is not None and state.get("aliasOf"):
+        return  # folded already (a replay, or into someone else: messages follow the redirect)
+    conflict = None
+    if state is not None:
+        if state.get("identified") and not config.project.merge_identified_users:
+            conflict = f"'{anonymous_id}' is an identified user; folding it into '{user_id}' needs " \
+                       "project.merge_identified_users: true"
+        elif user_id in (state.get("anonymousIds") or ()):
+            conflict = f"'{user_id}' is already folded into '{anonymous_id}': the aliases cross"
+    if conflict is not None:
+        message = command.get("message")
+        field = "previousId" if isinstance(message, dict) and message.get("type") == "alias" else "anonymousId"
+        await reject(InvalidInput(ALIAS_CONFLICT, field, anonymous_id, conflict), source,
+                     orjson.dumps(message) if isinstance(message, dict) else None)
+        await _forward(batch, user_id, {"kind": "unlink", "anonymousId": anonymous_id})
+        return
+
+    def step(previous: dict | None, now: int) -> tuple[dict, list]:
+        records = []
+        if previous is not None:
+            records.append([names.USER_COMMANDS, user_id, {"kind": "absorb", "from": anonymous_id, "state": previous}])
+            decided = previous.get("decision")
+            if decided and (decided["eligible"], decided["surveyId"], decided["reason"]) != NO_DECISION:
+                # The id is no user of its own any more (the bridge answers not_identified for
+                # it): the decisions topic must not keep its last outcome, say eligible, forever.
+                records.append([names.ELIGIBILITY, anonymous_id, targeting.decision_record(
+                    targeting.decide(None, config, now, anonymous_id), anonymous_id, now)])
+        return userstate.redirect_state(user_id), records
+
+    await apply_input(batch, anonymous_id, internal_id(f"fold:{anonymous_id}:{user_id}"), step, source)
+
+
+async def absorb(batch: UserBatch, user_id: str, anonymous_id: str, anonymous_state: dict, source: dict) -> None:
+    def step(state: dict | None, now: int) -> tuple[dict, list]:
+        return userstate.fold_into(state or new_user_state(user_id), anonymous_state, anonymous_id, user_id, now), []
+
+    await apply_input(batch, user_id, internal_id(f"absorb:{anonymous_id}"), step, source)
+
+
+async def unlink(batch: UserBatch, user_id: str, anonymous_id: str, source: dict) -> None:
+    """A fold was refused: the user no longer lists the id among its anonymous ids."""
+    state = batch.load(user_id)
+    if state is None or anonymous_id not in (state.get("anonymousIds") or ()):
+        return
+
+    def step(state: dict, now: int) -> tuple[dict, list]:
+        state["anonymousIds"] = [i for i in state["anonymousIds"] if i != anonymous_id]
+        return state, []
+
+    await apply_input(batch, user_id, None, step, source)
+
+
+async def apply_widget_event(batch: UserBatch, user: str, event: dict, source: dict, hops: int = 0) -> None:
+    survey = config.survey(event["surveyId"])
+    if survey is None:  # validated at the bridge; the config may have changed since
+        raise InvalidInput(INVALID_FIELD, "surveyId", event["surveyId"], "survey is not configured")
+    state = batch.load(user)
+    if state is not None and state.get("aliasOf") and hops < MAX_ALIAS_HOPS:
+        # The widget still knows the user by an id since folded into another: the display
+        # belongs to that user (the token stays bound to the id the widget was given).
+        await _forward(batch, state["aliasOf"], {"kind": "widget", "event": event, "source": source, "hops": hops + 1})
+        return
+
+    def step(state: dict | None, now: int) -> tuple[dict, list]:
+        state = state or new_user_state(user)
+        opens = event["displayId"] not in state.get("displays", {})
+        displays.check_in_agent(app_module.display_secret, event, opens, now)
+        outputs = lifecycle.apply_event(state, event, survey, config.project, now)
+        return state, lifecycle_records(user, state, outputs)
+
+    await apply_input(batch, user, event["messageId"], step, source)
+
+
+async def tick(batch: UserBatch, user: str, source: dict) -> None:
+    """A due time passed: end timed-out displays and re-decide."""
+    state = batch.load(user)
+    if state is None or state.get("aliasOf"):
+        return
+
+    def step(state: dict, now: int) -> tuple[dict, list]:
+        return state, lifecycle_records(user, state, lifecycle.expire_displays(state, config, now))
+
+    await apply_input(batch, user, None, step, source)
+
+
+def lifecycle_records(user: str, state: dict, outputs) -> list:
+    """The records of lifecycle outputs: Segment messages, and a response on Completed."""
+    records = []
+    for output in outputs:
+        survey = config.survey(output.survey_id)
+        for message in outbound.segment_messages(output, survey, state, user, __version__):
+            records.append([names.OUTBOUND, user, message])
+        if output.kind == lifecycle.COMPLETED:
+            records.append([names.RESPONSES, survey.id, outbound.response_record(output, survey, state, user)])
+    return records

@@ -1,0 +1,111 @@
+"""The `users` table, read and written a batch at a time (issue 14, docs/processing.md).
+
+A UserBatch applies the inputs of one partition's fetched batch: it reads each user's
+state from the local store once, lets every input of the batch change it in memory, and
+writes each changed user once. `commit` then makes the batch durable in the order the
+crash argument of docs/processing.md needs:
+
+1. every output of the batch (decisions, lifecycle events, responses, commands) is
+   acknowledged by the broker;
+2. one changelog record per changed user, on the partition's own changelog partition, is
+   acknowledged;
+3. one RocksDB write batch stores the states and the changelog offset together.
+
+Only then does the agent acknowledge the batch's event, and Faust commits its offsets
+later. A kill anywhere before that replays the batch (docs/processing.md).
+
+The memory store (tests only) keeps Faust's own table writes.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import rocksdict
+from faust.stores.memory import Store as MemoryStore
+
+from ..app import app, users
+
+
+def partition_of(key: str) -> int:
+    """The partition a producer's default partitioner (murmur2, as Java's and aiokafka's)
+    puts `key` on: where the user's state lives."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % users.partitions
+
+
+def _memory() -> bool:
+    return isinstance(users.data, MemoryStore)
+
+
+def read_raw(user: str, partition: int | None = None) -> bytes | None:
+    """A user's stored state (JSON bytes), from its partition's store; None if absent.
+
+    Reads the partition's RocksDB directly: Faust's lookup without an event scans every
+    open partition and remembers every key it ever found (a dict that grows with users)."""
+    if _memory():
+        state = users.data.get(user)
+        return orjson.dumps(state) if state is not None else None
+    db = users.data._dbs.get(partition_of(user) if partition is None else partition)
+    return db.get(user.encode("utf-8", "surrogatepass")) if db is not None else None
+
+
+def read_state(user: str) -> dict | None:
+    """A user's stored state as a fresh object (the bridge and the timer read this way)."""
+    raw = read_raw(user)
+    return orjson.loads(raw) if raw is not None else None
+
+
+class UserBatch:
+    """The states one batch of inputs of `partition` reads and writes (see the module doc)."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.states: dict[str, dict | None] = {}
+        self._good: dict[str, bytes | None] = {}  # the last good encoding of each user read
+        self.dirty: dict[str, bytes] = {}  # user -> the state to write, encoded
+        self.deliveries: list = []  # the broker's acknowledgements of the batch's outputs
+
+    def load(self, user: str) -> dict | None:
+        if user in self.states:
+            return self.states[user]
+        raw = read_raw(user, self.partition)
+        self._good[user] = raw
+        state = self.states[user] = orjson.loads(raw) if raw is not None else None
+        return state
+
+    def revert(self, user: str) -> None:
+        """Back to the user's last good state: an input failed half-way through changing it."""
+        raw = self._good.get(user)
+        self.states[user] = orjson.loads(raw) if raw is not None else None
+
+    def save(self, user: str, state: dict, encoded: bytes) -> None:
+        self.states[user] = state
+        self._good[user] = self.dirty[user] = encoded
+
+    async def commit(self) -> None:
+        """Outputs acknowledged, then the changelog, then the local store (module doc)."""
+        if self.deliveries:
+            await asyncio.gather(*self.deliveries)
+            self.deliveries.clear()
+        if not self.dirty:
+            return
+        if _memory():
+            for user, encoded in self.dirty.items():
+                users[user] = orjson.loads(encoded)
+            self.dirty.clear()
+            return
+        producer = app.producer._ensure_producer()
+        changelog = users.changelog_topic.get_topic_name()
+        keys = [user.encode("utf-8", "surrogatepass") for user in self.dirty]
+        sent = [await producer.send(changelog, encoded, key=key, partition=self.partition)
+                for key, encoded in zip(keys, self.dirty.values())]
+        written = await asyncio.gather(*sent)
+        store = users.data
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, encoded in zip(keys, self.dirty.values()):
+            batch.put(key, encoded)
+        batch.put(store.offset_key, str(max(metadata.offset for metadata in written)).encode())
+        store._db_for_partition(self.partition).write(batch)
+        self.dirty.clear()
