@@ -68,14 +68,19 @@ def _fatal_if_lost(delivery: asyncio.Future) -> None:
         stop_process(f"an output could not be produced: {delivery.exception()!r}")
 
 
-async def dead_letter(error: InvalidInput, source: dict, payload, key: str | None = None) -> None:
+async def dead_letter(error: InvalidInput, source: dict, payload, key: str | None = None,
+                      counted_as: str | None = None) -> None:
     """Reject an input: one record on streams.deadletter, counted by source and code.
+
+    `counted_as` labels the count when the record names another input than the one
+    rejected here (a refused fold names the alias that asked for it: the alias itself was
+    processed, the fold command is what is rejected).
 
     Returns once the broker has the record; raises DeadLetterFailed after
     DEAD_LETTER_ATTEMPTS failed tries (with backoff), so the input is never acknowledged
     without its dead letter.
     """
-    origin = source.get("topic") or source.get("http") or "?"
+    origin = counted_as or source.get("topic") or source.get("http") or "?"
     record = deadletter.record(error, source, payload)
     last_error: BaseException | None = None
     for attempt in range(DEAD_LETTER_ATTEMPTS):

@@ -117,9 +117,11 @@ async def apply_segment(batch: UserBatch, user: str, message: dict, source: dict
 
 
 async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, command: dict, source: dict,
-                         reject) -> None:
+                         origin: dict, reject) -> None:
     """On the anonymous id's partition: hand its history to the user, leave a redirect.
 
+    `source` is the fold command's record; `origin` the alias or identify that asked for it
+    (what a refusal's dead letter names).
     Refused (dead letter `alias_conflict`, and the user told to forget the id) when the
     id is an identified user and `project.merge_identified_users` is false, or when the
     user is already folded into this id (crossed aliases would leave two redirects).
@@ -139,7 +141,7 @@ async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, comm
     if conflict is not None:
         message = command.get("message")
         field = "previousId" if isinstance(message, dict) and message.get("type") == "alias" else "anonymousId"
-        await reject(InvalidInput(ALIAS_CONFLICT, field, anonymous_id, conflict), source,
+        await reject(InvalidInput(ALIAS_CONFLICT, field, anonymous_id, conflict), origin,
                      orjson.dumps(message) if isinstance(message, dict) else None)
         await _forward(batch, user_id, {"kind": "unlink", "anonymousId": anonymous_id})
         return

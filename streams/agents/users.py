@@ -85,10 +85,10 @@ async def apply_record(batch: UserBatch, record) -> None:
                      source, record.value)
 
 
-async def reject(error: InvalidInput, source: dict, payload) -> None:
+async def reject(error: InvalidInput, source: dict, payload, counted_as: str | None = None) -> None:
     """Dead-letter an input; if that cannot be done, stop before the input is acknowledged."""
     try:
-        await dead_letter(error, source, payload)
+        await dead_letter(error, source, payload, counted_as=counted_as)
     except DeadLetterFailed as failure:
         stop_process(str(failure))
 
@@ -184,7 +184,8 @@ async def handle_command(batch: UserBatch, key: str | None, command: dict, sourc
         await userinputs.apply_widget_event(batch, key, event, origin, hops)
     elif kind == "fold":
         user_id = segment_schema.check_id("userId", _field(command, "userId", str))
-        await userinputs.fold_anonymous(batch, key, user_id, command, origin, reject)
+        await userinputs.fold_anonymous(batch, key, user_id, command, source, origin,
+                                        lambda *args: reject(*args, counted_as=source["topic"]))
     elif kind == "absorb":
         anonymous_id = segment_schema.check_id("from", _field(command, "from", str))
         await userinputs.absorb(batch, key, anonymous_id, _field(command, "state", dict), source)
