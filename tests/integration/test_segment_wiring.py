@@ -354,10 +354,20 @@ def test_webhook_refuses_bad_signatures_and_takes_write_keys_and_batches(worker)
     zipped = gzip.compress(_webhook_body({"batch": [
         _as_delivered({"type": "screen", "userId": user, "name": "Inbox"}, at(0.5))]}))
     _expect_ok(post_raw(worker, "/v1/webhook", zipped, {**AUTH, "Content-Encoding": "gzip"}))
+    # Webhooks (Actions) with batching on posts a JSON array of events (and signs only the
+    # first one, so such requests carry a write key in a mapped Authorization header).
+    array = _webhook_body([_as_delivered({"type": "group", "userId": user, "groupId": "g-2",
+                                          "traits": {"plan": "enterprise"}}, at(0.4)),
+                           _as_delivered({"type": "page", "userId": user, "name": "Team"}, at(0.3))])
+    _expect_ok(post_raw(worker, "/v1/webhook", array, AUTH))
+    assert post_raw(worker, "/v1/webhook", array, _signed(orjson.dumps(orjson.loads(array)[0])))[0] == 401
+    signed_array = _webhook_body([_as_delivered({"type": "screen", "userId": user, "name": "Last"}, at(0.2))])
+    _expect_ok(post_raw(worker, "/v1/webhook", signed_array, _signed(signed_array)))
 
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(0.5)) and s["groups"])
+    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(0.2)) and len(s["groups"]) == 2)
     assert state["traits"] == {"plan": "pro"}  # the refused identify never arrived
     assert state["groups"]["g-1"]["traits"] == {"seats": 9}
+    assert state["groups"]["g-2"] == {"traits": {"plan": "enterprise"}, "lastSeen": ms_iso(at(0.4))}
     # an invalid item of a batch is dead-lettered, like /v1/batch's
     token = uuid.uuid4().hex
     bad = _webhook_body({"batch": [{"type": "track", "userId": user, "messageId": token}]})
@@ -443,6 +453,8 @@ def test_kafka_destination_one_topic_unkeyed_every_type(start_worker):
         _as_delivered({"type": "screen", "anonymousId": anonymous, "name": "Onboarding"}, at(8.5)),
         _as_delivered({"type": "track", "anonymousId": anonymous, "event": "Report Exported",
                        "properties": {"format": "pdf"}}, at(8)),
+        _as_delivered({"type": "group", "anonymousId": anonymous, "groupId": "trial-co",
+                       "traits": {"plan": "trial"}}, at(7.5)),
         _as_delivered({"type": "identify", "userId": user, "anonymousId": anonymous,
                        "traits": {"plan": "pro", "createdAt": "2022-05-01T00:00:00Z"}}, at(7)),
         _as_delivered({"type": "group", "userId": user, "groupId": "acme", "traits": {"plan": "enterprise"}}, at(6)),
@@ -454,11 +466,13 @@ def test_kafka_destination_one_topic_unkeyed_every_type(start_worker):
         worker.producer.send(mixed, key=None, value=json.dumps(message, separators=(",", ":")).encode())
     worker.producer.flush()
 
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(2)) and s["groups"]
+    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(2)) and len(s["groups"]) == 2
                       and set(s["anonymousIds"]) == {anonymous, previous}, timeout_s=60)
     assert state["traits"] == {"plan": "pro", "createdAt": "2022-05-01T00:00:00Z"}
     assert state["firstSeen"] == ms_iso(at(10))  # the aliased id's track, folded in
-    assert state["groups"] == {"acme": {"traits": {"plan": "enterprise"}, "lastSeen": ms_iso(at(6))}}
+    assert state["groups"] == {"acme": {"traits": {"plan": "enterprise"}, "lastSeen": ms_iso(at(6))},
+                               # the anonymous visitor's group, folded in when identified
+                               "trial-co": {"traits": {"plan": "trial"}, "lastSeen": ms_iso(at(7.5))}}
     _eligible_when(worker, user, True, "eligible")  # group.plan targeting works from Kafka too
     assert not worker.read("streams.deadletter", timeout_s=3)
     # one record per message on the topic, unkeyed, and each read once (not once per logical name)
