@@ -289,7 +289,8 @@ def _webhook_body(message: dict) -> bytes:
 def _as_delivered(message: dict, moment: datetime) -> dict:
     """A message as Segment stores and forwards it (fields a destination receives)."""
     sent = ms_iso(moment + timedelta(seconds=1))
-    return {"channel": "server", "context": {"library": {"name": "analytics-node-next", "version": "latest"}},
+    return {"userId": None,  # Segment writes it out as null for an anonymous visitor
+            "channel": "server", "context": {"library": {"name": "analytics-node-next", "version": "latest"}},
             "integrations": {}, "messageId": new_id("api"), "originalTimestamp": ms_iso(moment),
             "receivedAt": sent, "sentAt": sent, "timestamp": ms_iso(moment), "version": 2,
             "projectId": "aBcDeFgH12", **message}
