@@ -89,6 +89,9 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(INVALID_JSON, "body", None, f"body is not valid JSON: {exc}") from None
+    if kind == WEBHOOK and isinstance(document, list):
+        # Segment's Webhooks (Actions) destination with batching on posts a JSON array of events.
+        document = {"batch": document}
     if not isinstance(document, dict):
         raise InvalidInput(NOT_AN_OBJECT, "body", type(document).__name__, "body must be a JSON object")
     # Bracket count in C first: only a body that may nest too deep is walked, item by item.

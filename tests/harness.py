@@ -33,7 +33,8 @@ class Worker:
     """One `python -m streams worker` process with isolated topics."""
 
     def __init__(self, bootstrap: str, workdir: Path, config: dict | None = None, env: dict | None = None,
-                 name: str | None = None, topic_prefix: str | None = None, port: int | None = None):
+                 name: str | None = None, topic_prefix: str | None = None, port: int | None = None,
+                 topics: dict | None = None):
         self.bootstrap = bootstrap
         self.name = name or f"t{uuid.uuid4().hex[:8]}"
         self.prefix = topic_prefix or self.name
@@ -41,7 +42,10 @@ class Worker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         document = config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
         document = dict(document)
-        document["topics"] = {logical: self.topic(logical) for logical in names.ALL}
+        # `topics`: logical name -> a name of this worker's own (under its prefix), for a
+        # test that maps several logical names onto one topic, as Segment's Kafka destination can.
+        self.topics = {logical: f"{self.prefix}.{(topics or {}).get(logical, logical)}" for logical in names.ALL}
+        document["topics"] = dict(self.topics)
         self.config_path = self.workdir / "surveys.yaml"
         self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
         self.port = port or free_port()
@@ -66,7 +70,7 @@ class Worker:
         self._producer: KafkaProducer | None = None
 
     def topic(self, logical: str) -> str:
-        return f"{self.prefix}.{logical}"
+        return self.topics[logical]
 
     def start(self, timeout_s: float = 90.0) -> "Worker":
         self._log = open(self.log_path, "ab")

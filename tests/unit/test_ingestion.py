@@ -289,3 +289,53 @@ def test_a_batch_item_whose_record_would_pass_the_worker_limit_is_refused_here()
 
 def test_empty_batch_is_accepted():
     assert unpack("batch", body({"batch": []}), RECEIVED) == ([], [])
+
+
+# --- /v1/webhook (CONTRACT 7): what Segment's Webhooks destinations post ---------------------
+
+@pytest.mark.parametrize("message, topic, key", [
+    ({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}, "segment.identify", "u1"),
+    ({"type": "group", "userId": "u1", "groupId": "g1", "traits": {"plan": "pro"}}, "segment.identify", "u1"),
+    ({"type": "track", "anonymousId": "a1", "event": "E"}, "segment.track", "a1"),
+    ({"type": "page", "userId": "u1", "name": "Pricing"}, "segment.track", "u1"),
+    ({"type": "screen", "userId": "u1", "name": "Home"}, "segment.track", "u1"),
+    ({"type": "alias", "previousId": "a1", "userId": "u1"}, "segment.alias", "u1"),
+])
+def test_webhook_takes_one_message_of_any_type(message, topic, key):
+    [(got_topic, got_key, got)], rejected = unpack("webhook", body(message), RECEIVED)
+    assert (got_topic, got_key, rejected) == (topic, key, [])
+    assert got["type"] == message["type"] and got["receivedAt"] == RECEIVED
+
+
+@pytest.mark.parametrize("shape", ["object", "array"])
+def test_webhook_takes_a_batch_object_or_the_array_webhooks_actions_posts(shape):
+    items = [{"type": "identify", "userId": "u1", "traits": {"plan": "pro"}},
+             {"type": "screen", "userId": "u1", "name": "Home"},
+             {"type": "track", "userId": "u1"}]  # no event: dead-lettered, not the request
+    document = {"batch": items} if shape == "object" else items
+    accepted, rejected = unpack("webhook", body(document), RECEIVED)
+    assert [(topic, key) for topic, key, _ in accepted] == [("segment.identify", "u1"), ("segment.track", "u1")]
+    [(error, item)] = rejected
+    assert (error.code, error.field) == (MISSING_FIELD, "event") and orjson.loads(item) == items[2]
+
+
+@pytest.mark.parametrize("raw, code", [
+    (b"[1, 2]", NOT_AN_OBJECT),   # array items that are not objects: each dead-lettered ...
+    (b"\"text\"", NOT_AN_OBJECT),
+    (b"{\"type\": \"scream\", \"userId\": \"u1\"}", UNKNOWN_TYPE),
+    (b"{\"userId\": \"u1\"}", MISSING_FIELD),
+])
+def test_webhook_refusals(raw, code):
+    if raw.startswith(b"["):
+        accepted, rejected = unpack("webhook", raw, RECEIVED)
+        assert accepted == [] and [error.code for error, _ in rejected] == [code, code]
+        return
+    with pytest.raises(InvalidInput) as caught:
+        unpack("webhook", raw, RECEIVED)
+    assert caught.value.code == code
+
+
+def test_arrays_are_a_webhook_shape_only():
+    with pytest.raises(InvalidInput) as caught:
+        unpack("batch", body([{"type": "identify", "userId": "u1"}]), RECEIVED)
+    assert caught.value.code == NOT_AN_OBJECT
