@@ -93,8 +93,10 @@ def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int
                     for record in tp_records:
                         yield tp, self._to_message(tp, record)
                     continue
+                # As Faust's drain loop: after a seek the read offset is the next offset to read,
+                # so a record at it is new; only records below it were read already.
                 read = self._read_offset[tp]
-                fresh = RecordBatch(r for r in tp_records if read is None or r.offset > read)
+                fresh = RecordBatch(r for r in tp_records if read is None or r.offset >= read)
                 if not fresh:
                     continue
                 if len(fresh) > 1:
