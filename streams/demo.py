@@ -9,10 +9,13 @@
    that its latest `timestamp` lands one minute before now (see `shift_times` and
    data/sample/generate.py), which keeps account ages and trigger windows as generated.
 4. Waits until the worker has processed everything (its consumer group has no lag).
-5. Drives scripted widget sessions through the bridge, as the widget would: GET
-   /v1/eligibility/{userId}, then shown / answered / closed / submitted on POST
-   /v1/widget/events. The sessions are dated over the last week (the widget may send a
-   `timestamp`) so that the scores report has a trend to show.
+5. Runs scripted widget sessions, each on the display GET /v1/eligibility/{userId} hands
+   out. Today's go through the bridge as the widget would (shown / answered / closed /
+   submitted on POST /v1/widget/events). Earlier ones, dated over the last week so that
+   the scores report has a trend to show, cannot: the worker dates a widget event no
+   earlier than its receipt minus the display's lifetime. They are imported as an operator
+   with cluster access would, straight onto the lifecycle topic with `receivedAt` and
+   `timestamp` at the past instant.
 6. Prints decisions by reason, lifecycle events, responses, the dead letter and the
    scores report, and draws the chart into var/demo/scores.png.
 
@@ -102,6 +105,8 @@ SCRIPTS = {
         (0, "dismiss", None, None),
     ],
 }
+CLICK_SPACING_MS = 4 * SECOND_MS  # between the events of an imported session
+FIRST_SESSION_HOUR = 9  # UTC: imported sessions of a day start at 09:00, one an hour
 
 
 # What a reason on the decisions topic means in this demo's data.
@@ -318,6 +323,30 @@ def cluster_id(bootstrap: str) -> str | None:
         admin.close()
 
 
+def produce(bootstrap: str, topic: str, records: list[tuple[str, dict]]) -> None:
+    """Write (key, JSON value) records onto `topic` and wait until the broker has them all.
+
+    The default partitioner (murmur2, as Java's and the worker's) puts each user's records
+    on the user's partition, in the order given. Raises if the broker refused one.
+    """
+    from kafka import KafkaProducer
+
+    # One request in flight: a retried batch cannot overtake the next, so order holds. The
+    # linger sends each partition's records as one batch, so the worker reads a user's
+    # records together (an imported display is past its timeout: the worker's timer must
+    # not end it between its events).
+    producer = KafkaProducer(bootstrap_servers=[s.strip() for s in bootstrap.split(",") if s.strip()], acks="all",
+                             client_id="survey-streams-demo", max_in_flight_requests_per_connection=1,
+                             linger_ms=100, batch_size=256 * 1024)
+    try:
+        sent = [producer.send(topic, key=key.encode("utf-8"), value=orjson.dumps(value)) for key, value in records]
+        producer.flush(timeout=30)
+        for delivery in sent:
+            delivery.get(timeout=1)  # raises the error of a record the broker did not take
+    finally:
+        producer.close(timeout=10)
+
+
 # ---------------------------------------------------------------- the demo
 
 
@@ -335,7 +364,6 @@ class Demo:
         self.url = ""
         self.start_offsets: dict = {}
         self.expected: Counter = Counter()
-        self.sessions: list[dict] = []
         self.example_users: dict[str, str] = {}
 
     def topic(self, logical: str) -> str:
@@ -487,6 +515,18 @@ class Demo:
         return latest
 
     def run_sessions(self) -> None:
+        """Scripted widget sessions on the displays /v1/eligibility hands out.
+
+        Today's go through the bridge as the widget would: one POST /v1/widget/events per
+        click, with the display's id and token, no `timestamp` (the bridge stamps it). The
+        earlier ones (days_ago > 0) cannot: the bridge stamps `receivedAt` now, and the
+        worker dates a widget event no earlier than receivedAt - (display_token_minutes +
+        display_timeout_minutes), so that a browser cannot move a response into a past
+        day's score. They are imported as an operator with cluster access would import
+        history: produced straight onto the lifecycle topic, keyed by userId, with
+        `receivedAt` and `timestamp` at the past instant, and the display id and token from
+        eligibility (the worker checks the token on every event).
+        """
         decisions = self.latest_decisions()
         now = int(time.time() * 1000)
         by_survey: dict[str, list[str]] = defaultdict(list)
@@ -494,65 +534,46 @@ class Demo:
             if decision.get("eligible") and decision.get("surveyId"):
                 by_survey[decision["surveyId"]].append(user)
         rng = random.Random(7)
-        total = 0
+        through_bridge, imported, imported_days, history = 0, 0, set(), []
         for survey in self.config.surveys:
             candidates = by_survey.get(survey.id, [])
             rng.shuffle(candidates)
             script = list(SCRIPTS.get(survey.type, ()))
-            # Keep one eligible user of each survey for the example page.
             done = 0
             for user in candidates:
-                status, body = http("GET", f"{self.url}/v1/eligibility/{user}")
-                if status != 200 or not body.get("eligible") or (body.get("survey") or {}).get("id") != survey.id:
+                answer = eligible_display(self.url, user, survey.id)
+                if answer is None:
                     continue
-                if survey.id not in self.example_users:
+                if survey.id not in self.example_users:  # kept for the example page
                     self.example_users[survey.id] = user
                     continue
                 if done >= len(script):
                     break
-                self._session(user, body["survey"], script[done], now, done)
+                days_ago, action, score, comment = script[done]
+                events = session_events(user, answer["survey"], answer["display"], action, score, comment)
+                if days_ago:
+                    # History: the bridge would date it now, so it is imported as an operator
+                    # would (see above).
+                    history.extend((user, event) for event in backdated(events, past_instant(now, days_ago, done)))
+                    imported += 1
+                    imported_days.add(days_ago)
+                else:
+                    post_through_bridge(self.url, events)
+                    through_bridge += 1
+                if any(event["type"] == "answered" for event in events):  # Completed: one response
+                    self.expected["responses"] += 1
                 done += 1
-            total += done
             if done:
                 self.out.note(f"{survey.id}: {done} sessions ({len(candidates)} eligible users)")
             elif script:
                 self.out.note(f"{survey.id}: no eligible user right now, no session")
-        self.out.step(f"drove {total} widget sessions through GET /v1/eligibility and POST /v1/widget/events")
-
-    def _session(self, user: str, survey: dict, step: tuple, now: int, index: int) -> None:
-        days_ago, action, score, comment = step
-        questions = survey.get("questions") or []
-        score_question = next((q for q in questions if q.get("kind") in ("scale", "choice")), None)
-        text_question = next((q for q in questions if q.get("kind") == "text"), None)
-        if score_question and score_question.get("kind") == "choice" and score is not None:
-            choices = score_question.get("choices") or []
-            score = choices[min(score, len(choices) - 1)] if choices else None
-        elif score_question and score is not None:
-            score = max(score_question.get("min", score), min(score_question.get("max", score), score))
-        # Dated `days_ago` days back, at a daytime hour; today's a few minutes ago.
-        at = now - days_ago * DAY_MS - ((index % 6) + 1) * (HOUR_MS if days_ago else 7 * MINUTE_MS)
-        display = str(uuid.uuid4())
-        events = [("shown", None, None)]
-        if action in ("complete", "answer_close") and score_question:
-            events.append(("answered", score_question["id"], score))
-        if action == "complete" and text_question and comment:
-            events.append(("answered", text_question["id"], comment))
-        events.append(("submitted" if action == "complete" else "closed", None, None))
-        batch = []
-        for offset, (kind, question, value) in enumerate(events):
-            event = {"messageId": str(uuid.uuid4()), "userId": user, "surveyId": survey["id"], "displayId": display,
-                     "type": kind, "timestamp": iso(at + offset * 4 * SECOND_MS)}
-            if kind == "answered":
-                event.update(questionId=question, value=value)
-            batch.append(event)
-        # One request per event, as the widget posts them while the user clicks.
-        for event in batch:
-            status, body = http("POST", f"{self.url}/v1/widget/events", event)
-            if status != 202:
-                raise DemoError(f"POST /v1/widget/events answered {status}: {body}")
-        if any(kind == "answered" for kind, _, _ in events):  # Completed: one response
-            self.expected["responses"] += 1
-        self.sessions.append({"user": user, "survey": survey["id"], "action": action, "score": score})
+        if history:
+            produce(self.bootstrap, self.topic(names.LIFECYCLE), history)
+        self.out.step(f"drove {through_bridge} widget sessions through GET /v1/eligibility and POST /v1/widget/events")
+        if imported:
+            days = f"{min(imported_days)}-{max(imported_days)} days ago"
+            self.out.note(f"imported {imported} earlier sessions ({days}) as an operator with cluster access would: "
+                          f"onto {self.topic(names.LIFECYCLE)} keyed by userId, receivedAt and timestamp backdated")
 
     def wait_for_outputs(self) -> None:
         """Until this run's responses and scores are all on their topics (or 30 s)."""
@@ -748,6 +769,65 @@ class Demo:
         self.wait_for_outputs()
         self.summary()
         self.try_it()
+
+
+def eligible_display(url: str, user: str, survey_id: str) -> dict | None:
+    """The eligibility answer when it offers `survey_id` with a display to open, else None."""
+    status, body = http("GET", f"{url}/v1/eligibility/{user}")
+    if status != 200 or not isinstance(body, dict) or not body.get("eligible"):
+        return None
+    if (body.get("survey") or {}).get("id") != survey_id or not isinstance(body.get("display"), dict):
+        return None
+    return body
+
+
+def session_events(user: str, survey: dict, display: dict, action: str, score, comment: str | None) -> list[dict]:
+    """The widget events of one scripted session on `display`, in order, undated."""
+    questions = survey.get("questions") or []
+    score_question = next((q for q in questions if q.get("kind") in ("scale", "choice")), None)
+    text_question = next((q for q in questions if q.get("kind") == "text"), None)
+    if score_question and score_question.get("kind") == "choice" and score is not None:
+        choices = score_question.get("choices") or []
+        score = choices[min(score, len(choices) - 1)] if choices else None
+    elif score_question and score is not None:
+        score = max(score_question.get("min", score), min(score_question.get("max", score), score))
+    steps = [("shown", None, None)]
+    if action in ("complete", "answer_close") and score_question:
+        steps.append(("answered", score_question["id"], score))
+    if action == "complete" and text_question and comment:
+        steps.append(("answered", text_question["id"], comment))
+    steps.append(("submitted" if action == "complete" else "closed", None, None))
+    events = []
+    for kind, question, value in steps:
+        event = {"messageId": str(uuid.uuid4()), "userId": user, "surveyId": survey["id"],
+                 "displayId": display["id"], "displayToken": display["token"], "type": kind}
+        if kind == "answered":
+            event.update(questionId=question, value=value)
+        events.append(event)
+    return events
+
+
+def past_instant(now: int, days_ago: int, index: int) -> int:
+    """An office hour on the UTC day `days_ago` days before now's: the day the scores count
+    the response on (an offset back from now would cross midnight early in the UTC day)."""
+    return now - now % DAY_MS - days_ago * DAY_MS + (FIRST_SESSION_HOUR + index % 6) * HOUR_MS
+
+
+def backdated(events: list[dict], at: int) -> list[dict]:
+    """The events as received at `at` and a few seconds apart: how history is imported."""
+    stamped = []
+    for index, event in enumerate(events):
+        instant = iso(at + index * CLICK_SPACING_MS)
+        stamped.append({**event, "timestamp": instant, "receivedAt": instant})
+    return stamped
+
+
+def post_through_bridge(url: str, events: list[dict]) -> None:
+    # One request per event, as the widget posts them while the user clicks.
+    for event in events:
+        status, body = http("POST", f"{url}/v1/widget/events", event)
+        if status != 202:
+            raise DemoError(f"POST /v1/widget/events answered {status}: {body}")
 
 
 def localkafka_address() -> str:
