@@ -5,6 +5,8 @@
    records of their inputs were sent (further down).
 3. A sensor that stops the process when an output of processing cannot be sent, instead
    of committing past it (further down).
+4. aiokafka's producer metadata, which could forget a topic with records waiting to be
+   sent (at the end).
 
 The start-up seek.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from aiokafka import client as aiokafka_client
 from faust import Sensor
 from faust.transport import producer as faust_producer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -113,6 +116,27 @@ class StopOnLostOutput(Sensor):
             self._stop(f"a record for {topic} could not be sent: {type(exc).__name__}: {exc}")
 
 
+# --- Topics sent to stay in the producer's metadata ----------------------------------------
+#
+# An aiokafka client refreshes metadata for the topics it tracks (`_topics`) only, and a
+# refresh replaces what it knew. `send()` tracks a topic only when it does not know its
+# partitions yet, so a topic known from an all-topics fetch (what a client tracking nothing
+# asks for, as after Faust's topic creation) is sent to untracked. The next refresh forgets
+# it, and a batch of it still in the accumulator never finds its leader again: the sender
+# asks for metadata in a tight loop (a core at 100%) and the records are never sent. Seen as
+# the bridge's first POST /v1/widget/events never answering (about 1 `make demo` in 8). The
+# fix: track every topic sent to.
+
+async def _wait_on_metadata_tracked(self, topic):
+    # Tracked before the lookup: a refresh from now on keeps the topic. Unknown partitions
+    # are fetched by the original as before.
+    self._topics.add(topic)
+    return await _original_wait_on_metadata(self, topic)
+
+
+_original_wait_on_metadata = aiokafka_client.AIOKafkaClient._wait_on_metadata
+
+
 def apply() -> None:
     # STREAMS_FAUST_SEEK_FIX=off exists only to reproduce the loss with the probe.
     if os.environ.get("STREAMS_FAUST_SEEK_FIX", "on") != "off":
@@ -120,3 +144,4 @@ def apply() -> None:
     if os.environ.get("STREAMS_FAUST_FLUSH_FIX", "on") != "off":
         faust_producer.ProducerBuffer._send_pending = _send_pending_counted
         faust_producer.ProducerBuffer.flush = _flush_everything
+    aiokafka_client.AIOKafkaClient._wait_on_metadata = _wait_on_metadata_tracked

@@ -10,7 +10,7 @@ The output depends only on SEED, so the file is reproducible byte for byte.
 Times. Every time in the file is a real ISO 8601 instant before ANCHOR (2025-06-02T12:00Z):
 message `timestamp`s over the 60 days before it, `createdAt` traits over the two years
 before it. Whoever replays the file shifts all of them by one offset so that the latest
-`timestamp` lands just before "now" (streams/demo.py: `shift_times`, the latest
+`timestamp` lands just before "now" (streams/demo/replay.py: `shift_times`, the latest
 timestamp becomes now - 1 minute). Shifted are the message time fields (`timestamp`,
 `originalTimestamp`, `sentAt`) and `createdAt` in traits and context.traits, in the form
 it has: ISO date-time (+offset), ISO date (+whole days), epoch seconds or milliseconds

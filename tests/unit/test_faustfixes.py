@@ -1,4 +1,5 @@
-"""The start-up seek fix: partitions without a usable commit start where `earliest` says."""
+"""The start-up seek fix: partitions without a usable commit start where `earliest` says.
+The producer-metadata fix: every topic sent to is tracked."""
 from collections import namedtuple
 
 from streams import faustfixes
@@ -36,3 +37,33 @@ def test_the_fix_replaces_faust_seek_to_committed():
 
     faustfixes.apply()
     assert faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed is faustfixes.seek_to_committed
+
+
+class FakeCluster:
+    def __init__(self, known):
+        self.known = known
+
+    def partitions_for_topic(self, topic):
+        return self.known.get(topic)
+
+
+class FakeClient:
+    """What aiokafka's _wait_on_metadata reads when the topic is known: `cluster`."""
+
+    def __init__(self, known):
+        self._topics = set()
+        self.cluster = FakeCluster(known)
+
+
+async def test_a_topic_known_from_an_all_topics_fetch_is_tracked_when_sent_to():
+    client = FakeClient({"surveys.lifecycle": {0, 1}})
+    partitions = await faustfixes._wait_on_metadata_tracked(client, "surveys.lifecycle")
+    assert partitions == {0, 1}
+    assert client._topics == {"surveys.lifecycle"}  # the next refresh keeps it
+
+
+def test_the_fix_replaces_aiokafka_wait_on_metadata():
+    from aiokafka.client import AIOKafkaClient
+
+    faustfixes.apply()
+    assert AIOKafkaClient._wait_on_metadata is faustfixes._wait_on_metadata_tracked
