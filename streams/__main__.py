@@ -27,7 +27,7 @@ def _topics(args) -> int:
     from .settings import Settings
 
     settings = Settings.from_env()
-    create_topics(settings.bootstrap_servers, load_config(settings.config_path))
+    create_topics(settings.bootstrap_servers, load_config(settings.config_path), app_id=settings.app_id)
     return 0
 
 

@@ -41,7 +41,7 @@ def run() -> int:
     from .admin import create_topics
 
     settings = app_module.settings
-    create_topics(settings.bootstrap_servers, app_module.config, quiet=True)
+    create_topics(settings.bootstrap_servers, app_module.config, app_id=settings.app_id, quiet=True)
     if not app_module.display_secret:
         app_module.use_secret(signing.shared_secret(settings.bootstrap_servers, app_module.config.topics[names.SECRETS]))
     level = app_module.settings.log_level.upper()

@@ -539,7 +539,9 @@ def test_segment_node_library(worker, node_client):
     assert sum(r["events"] for r in result["responses"]) == len(calls) and len(result["responses"]) >= 3, result
     assert {r["url"] for r in result["responses"]} == {f"{worker.url}/v1/batch"}
 
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(5)) and s["groups"])
+    # the anonymous history comes with the fold (a command to the anonymous id's partition and back)
+    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(5)) and s["groups"]
+                      and s["firstSeen"] == ms_iso(at(9)))
     assert state["traits"] == {"plan": "team", "createdAt": "2020-01-01T00:00:00Z"}
     assert state["anonymousIds"] == [anonymous] and state["firstSeen"] == ms_iso(at(9))
     assert state["groups"]["acme"]["traits"] == {"plan": "enterprise"}
