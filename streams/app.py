@@ -62,7 +62,16 @@ user_channel = app.topic(
     *(inbound_topics + [names_of(names.LIFECYCLE), names_of(names.USER_COMMANDS)]),
     key_type=bytes, key_serializer="raw", value_serializer=batching.BATCH_CODEC,
 )
-batched_topics = frozenset(user_channel.topics)
+
+
+def _batched_topics() -> frozenset:
+    """The topics read a batch per partition per fetch: the users agent's inputs and, with
+    RocksDB, the users table's changelog while it is restored (the memory store, for tests,
+    restores record by record)."""
+    topics = set(user_channel.topics)
+    if settings.store.startswith("rocksdb"):
+        topics.add(users.changelog_topic.get_topic_name())
+    return frozenset(topics)
 eligibility_topic = topic(names.ELIGIBILITY)
 outbound_topic = topic(names.OUTBOUND)
 responses_topic = topic(names.RESPONSES)
@@ -75,10 +84,23 @@ segment_topics = {n: topic(n) for n in names.INBOUND}
 class JsonTable(faust.Table):
     """A table of str keys stored raw (UTF-8, so routing hashes a key as the producers do)
     and orjson values. Faust derives serializers from key_type/value_type in __init__ and
-    builds the changelog topic from them, so the choice must be made there."""
+    builds the changelog topic from them, so the choice must be made there.
+
+    Its changelog may arrive in batches (streams.batching: one event per partition per
+    fetch while recovering): they are written record by record into the store's batch."""
 
     def _serializer_from_type(self, typ):
         return "raw" if typ is str else "orjson"
+
+    def apply_changelog_batch(self, batch) -> None:
+        events = []
+        for event in batch:
+            value = event.message.value
+            if isinstance(value, batching.RecordBatch):
+                events.extend(batching.ChangelogRecord(record) for record in value)
+            else:
+                events.append(event)
+        super().apply_changelog_batch(events)
 
 
 def json_table(name: str, help: str) -> faust.Table:
@@ -88,6 +110,7 @@ def json_table(name: str, help: str) -> faust.Table:
 
 users = json_table("users", "Per-user state (streams/state.py).")
 scores = json_table("scores", "Score accumulators per survey per day, key '<surveyId>|<YYYY-MM-DD>'.")
+batched_topics = _batched_topics()
 
 log = logging.getLogger("streams")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Callable
 
 from faust.serializers import codecs
-from faust.types import ConsumerMessage
+from faust.types import TP, ConsumerMessage
 
 # Faust builds its aiokafka consumer with fetch_max_wait_ms=1500, not a setting. aiokafka
 # keeps one fetch in flight per broker and leaves out of it the partitions whose records
@@ -34,6 +34,21 @@ BATCH_CODEC = "streams-batch"
 
 class RecordBatch(list):
     """The records (aiokafka ConsumerRecords) of one partition from one fetch, in offset order."""
+
+
+class ChangelogRecord:
+    """A record of a batched changelog, shaped as the Faust event a store's
+    apply_changelog_batch reads (event.message.tp / offset / partition / key / value)."""
+
+    __slots__ = ("tp", "partition", "offset", "key", "value")
+
+    def __init__(self, record) -> None:
+        self.tp = TP(record.topic, record.partition)
+        self.partition, self.offset, self.key, self.value = record.partition, record.offset, record.key, record.value
+
+    @property
+    def message(self) -> "ChangelogRecord":
+        return self
 
 
 class _Passthrough(codecs.Codec):

@@ -52,12 +52,24 @@ def _stored_states():
         yield key.decode("utf-8", "surrogatepass"), (loads(value) if value is not None else None)
 
 
+_rebuilding: asyncio.Task | None = None
+
+
 @users.on_recover
+async def on_recover() -> None:
+    """After recovery, index the due times of the users this worker holds: in the
+    background, so the worker is ready at once (a due time found late only fires late)."""
+    global _rebuilding
+    if _rebuilding is not None and not _rebuilding.done():
+        _rebuilding.cancel()
+    _rebuilding = asyncio.get_running_loop().create_task(rebuild_due_index())
+
+
 async def rebuild_due_index() -> None:
-    """After recovery, index the due times of the users this worker holds (one scan)."""
-    count = 0
+    """Index the due times of the users this worker holds (one scan of the local table)."""
+    started, count = time.monotonic(), 0
     for scanned, (user, state) in enumerate(_stored_states()):
-        if scanned % 10_000 == 9_999:
+        if scanned % 2_000 == 1_999:
             await asyncio.sleep(0)  # a big table: let the bridge and the timers run
         if not state or state.get("aliasOf"):
             continue
@@ -65,7 +77,7 @@ async def rebuild_due_index() -> None:
         if when is not None:
             due.schedule(user, when)
             count += 1
-    log.info("due index rebuilt", extra={"users": count})
+    log.info("due index rebuilt", extra={"users": count, "seconds": round(time.monotonic() - started, 2)})
 
 
 @app.timer(1.0)
