@@ -55,15 +55,22 @@ def _records(event) -> list:
 
 @app.agent(user_channel, name="streams.agents.users.process")
 async def process(stream):
+    stream = stream.noack()  # an event is acknowledged once its batch is durable, not before
     async for event in stream.events():
         batch = UserBatch(event.message.partition)
         for record in _records(event):
             await apply_record(batch, record)
-        try:
-            await batch.commit()
-        except FATAL as error:
-            stop_process(f"{type(error).__name__} while committing a batch of "
-                         f"{event.message.topic}[{event.message.partition}]: {error}")
+        await batch.commit_in_background(lambda event=event: stream.ack(event), _commit_failed(event))
+
+
+def _commit_failed(event):
+    """What a batch whose commit fails does: stop the worker, its inputs unacknowledged."""
+    message = event.message
+    label = f"{message.topic}[{message.partition}] up to offset {message.offset}"
+
+    def failed(error: Exception) -> None:
+        stop_process(f"{type(error).__name__} while committing {label}: {error}")
+    return failed
 
 
 async def apply_record(batch: UserBatch, record) -> None:

@@ -14,7 +14,12 @@ crash argument of docs/processing.md needs:
 Only then does the agent acknowledge the batch's event, and Faust commits its offsets
 later. A kill anywhere before that replays the batch (docs/processing.md).
 
-The memory store (tests only) keeps Faust's own table writes.
+Commits run in the background, one partition's one after the other (PartitionWriter), so
+the agent applies the next batches while the broker acknowledges the last: a batch reads
+what earlier batches of its partition wrote from the writer's `pending` states until they
+are in the store. At most MAX_COMMITS_IN_FLIGHT batches wait for their commit.
+
+The memory store (tests only) keeps Faust's own table writes, committed inline.
 """
 from __future__ import annotations
 
@@ -52,9 +57,37 @@ def read_raw(user: str, partition: int | None = None) -> bytes | None:
 
 
 def read_state(user: str) -> dict | None:
-    """A user's stored state as a fresh object (the bridge and the timer read this way)."""
-    raw = read_raw(user)
+    """A user's latest state as a fresh object (the bridge reads this way): a batch's
+    write still waiting for its commit if there is one, else the store's."""
+    writer = _writers.get(partition_of(user)) if not _memory() else None
+    raw = writer.pending.get(user) if writer is not None else None
+    if raw is None:
+        raw = read_raw(user)
     return orjson.loads(raw) if raw is not None else None
+
+
+MAX_COMMITS_IN_FLIGHT = 16
+
+
+class PartitionWriter:
+    """One partition's batches: states written by a batch whose commit is not done yet, and
+    the last commit, which the next one waits for (writes reach the store in order)."""
+
+    def __init__(self, partition: int) -> None:
+        self.partition = partition
+        self.pending: dict[str, bytes] = {}
+        self.tail: asyncio.Task | None = None
+
+
+_writers: dict[int, PartitionWriter] = {}
+_in_flight = asyncio.Semaphore(MAX_COMMITS_IN_FLIGHT)
+
+
+def writer_for(partition: int) -> PartitionWriter:
+    writer = _writers.get(partition)
+    if writer is None:
+        writer = _writers[partition] = PartitionWriter(partition)
+    return writer
 
 
 class UserBatch:
@@ -62,6 +95,7 @@ class UserBatch:
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
+        self.writer = writer_for(partition)
         self.states: dict[str, dict | None] = {}
         self._good: dict[str, bytes | None] = {}  # the last good encoding of each user read
         self.dirty: dict[str, bytes] = {}  # user -> the state to write, encoded
@@ -70,7 +104,9 @@ class UserBatch:
     def load(self, user: str) -> dict | None:
         if user in self.states:
             return self.states[user]
-        raw = read_raw(user, self.partition)
+        raw = self.writer.pending.get(user)
+        if raw is None:
+            raw = read_raw(user, self.partition)
         self._good[user] = raw
         state = self.states[user] = orjson.loads(raw) if raw is not None else None
         return state
@@ -83,6 +119,38 @@ class UserBatch:
     def save(self, user: str, state: dict, encoded: bytes) -> None:
         self.states[user] = state
         self._good[user] = self.dirty[user] = encoded
+
+    async def commit_in_background(self, on_durable, on_failure) -> None:
+        """Commit after the partition's previous commit, in the background: `await
+        on_durable()` (the event's ack) once the batch is durable, `on_failure(error)` if it
+        cannot be. Waits while MAX_COMMITS_IN_FLIGHT commits are pending."""
+        if _memory():
+            try:
+                await self.commit()
+            except Exception as error:
+                on_failure(error)
+                return
+            await on_durable()
+            return
+        await _in_flight.acquire()
+        writer, previous, written = self.writer, self.writer.tail, dict(self.dirty)
+        writer.pending.update(written)
+
+        async def commit_after_previous() -> None:
+            try:
+                if previous is not None:
+                    await previous
+                await self.commit()
+                for user, encoded in written.items():
+                    if writer.pending.get(user) is encoded:  # not rewritten by a later batch
+                        del writer.pending[user]
+                await on_durable()
+            except Exception as error:
+                on_failure(error)
+            finally:
+                _in_flight.release()
+
+        writer.tail = asyncio.get_running_loop().create_task(commit_after_previous())
 
     async def commit(self) -> None:
         """Outputs acknowledged, then the changelog, then the local store (module doc)."""
