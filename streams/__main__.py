@@ -37,6 +37,13 @@ def _worker(args) -> int:
     return run()
 
 
+def _surveys(args) -> int:
+    from . import liveconfig
+    from .settings import Settings
+
+    return liveconfig.main(args, Settings.from_env())
+
+
 def _report(args, rest) -> int:
     from . import report
 
@@ -56,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     topics = sub.add_parser("topics", help="topic administration")
     topics.add_argument("action", choices=["create"])
     sub.add_parser("worker", help="run one worker with its HTTP bridge")
+    surveys = sub.add_parser("surveys", help="publish, show and compare surveys config versions (live config)")
+    surveys.add_argument("action", choices=["apply", "show", "diff"])
+    surveys.add_argument("file", nargs="?", help="the surveys file (default: STREAMS_CONFIG)")
+    surveys.add_argument("--dry-run", action="store_true",
+                         help="apply: how many users would change decision, from what to what; publish nothing")
     sub.add_parser("report", help="scores per survey per day", add_help=False)
     args, rest = parser.parse_known_args(argv)
     try:
@@ -65,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
             return _topics(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "surveys":
+            if args.file is None and rest:  # `apply --dry-run FILE`: argparse leaves FILE over
+                args.file = rest.pop(0)
+            if rest:
+                parser.error(f"unrecognized arguments: {' '.join(rest)}")
+            return _surveys(args)
         return _report(args, rest)
     except ConfigError as error:
         print(f"error: invalid config: {error}", file=sys.stderr)

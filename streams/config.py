@@ -5,6 +5,8 @@ field, so that the worker stops at start with a message a product manager can ac
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +183,9 @@ class Config:
     surveys: tuple[Survey, ...]
     topics: topic_names.TopicNames
     path: str = "<memory>"
+    # Which version of the surveys this is (streams.liveconfig): "<content hash>.<applied at>",
+    # or "<content hash>.file" for a file no `surveys apply` published.
+    version: str = "unversioned"
 
     def survey(self, survey_id: str) -> Survey | None:
         return next((s for s in self.surveys if s.id == survey_id), None)
@@ -454,8 +459,18 @@ def load_config(path: str | Path) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(file, None, "(file)", file, f"cannot be read: {exc.strerror}") from None
+    return parse_config_text(text, file, version=f"{content_hash(text)}.file")
+
+
+def content_hash(text: str) -> str:
+    """The first 12 hex characters of the SHA-256 of a config's text: its content's name."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def parse_config_text(text: str, file: str, version: str) -> Config:
+    """A config from YAML text, validated as load_config does (same errors, naming `file`)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(file, None, "(yaml)", str(getattr(exc, "problem_mark", "")), f"is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_config(data if data is not None else {}, file)
+    return dataclasses.replace(parse_config(data if data is not None else {}, file), version=version)

@@ -15,6 +15,10 @@ _HELP = {
     "survey_streams_http_routed_total": "HTTP requests forwarded to the worker that holds the user, per status.",
     "survey_streams_event_time_corrected_total": "Inputs whose event time was before 2000 or over 24 h after receipt, replaced by the receipt time, per topic.",
     "survey_streams_forwarder_restarts_total": "Times the Segment forwarder stopped on an error and was restarted.",
+    "survey_streams_config_version_info": "The surveys config version this worker uses (label version), always 1.",
+    "survey_streams_config_switches_total": "Switches to a newer surveys config version while running.",
+    "survey_streams_config_users_redecided_total": "Users re-decided after a config switch.",
+    "survey_streams_config_decisions_changed_total": "Users whose decision a config switch changed (each gets a new decision).",
 }
 
 
@@ -24,6 +28,12 @@ class Registry:
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         self._counters[(name, tuple(sorted(labels.items())))] += amount
+
+    def replace(self, name: str, value: float, **labels: str) -> None:
+        """Set `name` to one sample with `labels` (an info metric: the old labels go)."""
+        for key in [key for key in self._counters if key[0] == name]:
+            del self._counters[key]
+        self._counters[(name, tuple(sorted(labels.items())))] = value
 
     def value(self, name: str, **labels: str) -> float:
         return self._counters.get((name, tuple(sorted(labels.items()))), 0.0)
@@ -38,7 +48,7 @@ class Registry:
             by_name[name].append((labels, value))
         for name in sorted(set(_HELP) | set(by_name)):
             lines.append(f"# HELP {name} {_HELP.get(name, name)}")
-            lines.append(f"# TYPE {name} counter")
+            lines.append(f"# TYPE {name} {'gauge' if name.endswith('_info') else 'counter'}")
             for labels, value in by_name.get(name, []):
                 label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")

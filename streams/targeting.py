@@ -53,6 +53,7 @@ class Decision:
     reason: str
     eligible_at: int | None  # earliest over all surveys; None when eligible
     verdicts: tuple[SurveyVerdict, ...]  # one per configured survey, in file order
+    config_version: str = "unversioned"  # the surveys config it was decided with
 
 
 def sample_bucket(survey_id: str, user_id: str) -> int:
@@ -258,7 +259,7 @@ def decide(state: dict | None, config: Config, now: int, user_id: str | None = N
     verdicts = tuple(_verdict(survey, user, recontact_days, now) for survey in config.surveys)
     eligible = [survey for survey, verdict in zip(config.surveys, verdicts) if verdict.eligible]
     if eligible:
-        return Decision(True, min(eligible, key=_rank), ELIGIBLE, None, verdicts)
+        return Decision(True, min(eligible, key=_rank), ELIGIBLE, None, verdicts, config.version)
     eligible_at = min((v.eligible_at for v in verdicts if v.eligible_at is not None), default=None)
     if not user.identified:
         # CONTRACT 5.2: an unknown user reads not_identified, whatever the surveys' windows.
@@ -266,7 +267,16 @@ def decide(state: dict | None, config: Config, now: int, user_id: str | None = N
     else:
         active = [(survey, verdict) for survey, verdict in zip(config.surveys, verdicts) if survey.active]
         reason = min(active, key=lambda pair: _rank(pair[0]))[1].reason if active else "survey_inactive"
-    return Decision(False, None, reason, eligible_at, verdicts)
+    return Decision(False, None, reason, eligible_at, verdicts, config.version)
+
+
+NO_DECISION = (False, None, "not_identified")  # the outcome an unknown user implicitly has
+
+
+def stored_outcome(state: dict) -> tuple:
+    """The outcome of the decision last emitted for a user, kept in its state."""
+    decided = state.get("decision")
+    return (decided["eligible"], decided["surveyId"], decided["reason"]) if decided else NO_DECISION
 
 
 def outcome(decision: Decision) -> tuple[bool, str | None, str]:
@@ -283,13 +293,14 @@ def decision_record(decision: Decision, user_id: str | None, now: int) -> dict:
         "reason": decision.reason,
         "eligibleAt": iso(decision.eligible_at),
         "decidedAt": iso(now),
+        "configVersion": decision.config_version,  # CONTRACT 7: which surveys decided it
     }
 
 
 def eligibility_response(decision: Decision, user_id: str | None, now: int) -> dict:
     """The body of `GET /v1/eligibility/{userId}` (CONTRACT 5.2): the survey itself, not its id."""
     body = decision_record(decision, user_id, now)
-    del body["surveyId"]
+    del body["surveyId"], body["configVersion"]
     body["survey"] = decision.survey.public() if decision.survey else None
     return body
 

@@ -22,6 +22,8 @@ DEADLETTER = "streams.deadletter"
 USER_COMMANDS = "streams.user-commands"
 # Internal: the display-token signing secret (streams.signing), one partition, compacted.
 SECRETS = "streams.secrets"
+# Internal: the surveys config versions `surveys apply` publishes (streams.liveconfig).
+CONFIG = "streams.config"
 
 INBOUND = (SEGMENT_IDENTIFY, SEGMENT_TRACK, SEGMENT_ALIAS)
 PUBLIC = (
@@ -35,9 +37,9 @@ PUBLIC = (
     SCORES,
     DEADLETTER,
 )
-ALL = PUBLIC + (USER_COMMANDS, SECRETS)
+ALL = PUBLIC + (USER_COMMANDS, SECRETS, CONFIG)
 # Topics that are not user-keyed: their own partition count and settings.
-SINGLE_PARTITION = {SECRETS: {"cleanup.policy": "compact"}}
+SINGLE_PARTITION = {SECRETS: {"cleanup.policy": "compact"}, CONFIG: {"cleanup.policy": "compact"}}
 
 # Which inbound topic each Segment message type is produced to (CONTRACT 3).
 TOPIC_FOR_TYPE = {

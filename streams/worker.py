@@ -7,7 +7,7 @@ import sys
 def load_app():
     """Import the app with every agent and view registered on it."""
     from . import app as app_module
-    from .agents import users, scores, forwarder  # noqa: F401
+    from .agents import configwatch, forwarder, scores, users  # noqa: F401
     from .web import views  # noqa: F401
     return app_module
 
@@ -23,6 +23,34 @@ def check_addresses(settings) -> None:
             f"STREAMS_WEB_HOST={settings.web_host} binds every interface, so it is no address other workers "
             "can reach: set STREAMS_ADVERTISED_URL to this worker's URL as they see it, "
             f"e.g. http://<this host's name or IP>:{settings.web_port}")
+
+
+def use_active_version(app_module, settings) -> None:
+    """Start on the active surveys version (`surveys apply`) when there is one; the
+    STREAMS_CONFIG file when none was ever published. Say so when the file differs."""
+    from . import configdiff, liveconfig
+    from . import topics as names
+    from .config import ConfigError
+
+    file_config = app_module.config
+    active = liveconfig.latest(settings.bootstrap_servers, file_config.topics[names.CONFIG])
+    if active is None:
+        return
+    try:
+        config = active.config()
+    except ConfigError as error:
+        print(f"warning: the active config version {active.version} does not validate ({error}); "
+              f"using {file_config.path}", file=sys.stderr)
+        return
+    if configdiff.structural_changes(file_config, config):
+        print(f"warning: the active config version {active.version} changes partitions or topics; "
+              f"using {file_config.path}", file=sys.stderr)
+        return
+    if file_config.version.split(".")[0] != active.version.split(".")[0]:
+        print(f"note: {file_config.path} differs from the active config version {active.version} "
+              f"(applied {active.applied_at}); using the active version. "
+              f"`python -m streams surveys apply {file_config.path}` makes the file active.", file=sys.stderr)
+    app_module.config = config
 
 
 def run() -> int:
@@ -44,6 +72,7 @@ def run() -> int:
     create_topics(settings.bootstrap_servers, app_module.config, app_id=settings.app_id, quiet=True)
     if not app_module.display_secret:
         app_module.use_secret(signing.shared_secret(settings.bootstrap_servers, app_module.config.topics[names.SECRETS]))
+    use_active_version(app_module, settings)
     level = app_module.settings.log_level.upper()
     logs.setup(level)
     batching.install(app_module.app, lambda: app_module.batched_topics)
@@ -53,6 +82,7 @@ def run() -> int:
     # a LogRecord, several per event. No spinner: the root logger keeps `level`.
     worker.spinner = None
     print(f"survey-streams worker: broker {app_module.settings.bootstrap_servers}, "
-          f"bridge {app_module.app.conf.canonical_url}, config {app_module.config.path}", file=sys.stderr, flush=True)
+          f"bridge {app_module.app.conf.canonical_url}, config {app_module.config.path} "
+          f"(version {app_module.config.version})", file=sys.stderr, flush=True)
     worker.execute_from_commandline()
     return 0

@@ -32,7 +32,7 @@ def next_due(state: dict) -> int | None:
     return min(deadlines) if deadlines else None
 
 
-def _stored_states():
+def stored_states():
     """(user, state) for every key of the local table: what `users.items()` yields.
 
     The table's keys are raw UTF-8 and its values orjson (streams.app.json_table), so the
@@ -68,7 +68,7 @@ async def on_recover() -> None:
 async def rebuild_due_index() -> None:
     """Index the due times of the users this worker holds (one scan of the local table)."""
     started, count = time.monotonic(), 0
-    for scanned, (user, state) in enumerate(_stored_states()):
+    for scanned, (user, state) in enumerate(stored_states()):
         if scanned % 2_000 == 1_999:
             await asyncio.sleep(0)  # a big table: let the bridge and the timers run
         if not state or state.get("aliasOf"):

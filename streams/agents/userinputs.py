@@ -12,7 +12,6 @@ import orjson
 
 from .. import __version__, displays, lifecycle, outbound, targeting, topics as names, userstate
 from .. import app as app_module
-from ..app import config
 from ..errors import ALIAS_CONFLICT, INVALID_FIELD, InvalidInput
 from ..metrics import registry
 from ..state import encode, new_user_state
@@ -21,7 +20,6 @@ from .emit import send
 from .userstore import UserBatch
 
 MAX_ALIAS_HOPS = 5
-NO_DECISION = (False, None, "not_identified")  # what an unknown user implicitly has
 
 # What a step returns: the state to write and the records to produce ([topic, key, value]).
 Step = Callable[[dict | None, int], tuple[dict, list]]
@@ -63,8 +61,8 @@ async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: S
         state, records = step(state, now)
         if input_id is not None:
             userstate.remember(state, input_id, now)
-        decision = None if state.get("aliasOf") else _decide(user, state, now)
-        encoded = encode(state, config.project.limits)  # the budget: raises before anything leaves
+        decision = None if state.get("aliasOf") else _decide(batch.config, user, state, now)
+        encoded = encode(state, batch.config.project.limits)  # the budget: raises before anything leaves
     except BaseException:
         batch.revert(user)
         raise
@@ -77,13 +75,12 @@ async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: S
     batch.save(user, state, encoded)
 
 
-def _decide(user: str, state: dict, now: int) -> dict | None:
+def _decide(config, user: str, state: dict, now: int) -> dict | None:
     """Re-decide; store the outcome in the state and return the decision record to emit
     when it changed (CONTRACT 4.3)."""
     decision = targeting.decide(state, config, now, user)
     outcome = targeting.outcome(decision)
-    previous = state.get("decision")
-    before = (previous["eligible"], previous["surveyId"], previous["reason"]) if previous else NO_DECISION
+    before = targeting.stored_outcome(state)
     state["decision"] = {"eligible": outcome[0], "surveyId": outcome[1], "reason": outcome[2],
                          "eligibleAt": decision.eligible_at}
     return targeting.decision_record(decision, user, now) if outcome != before else None
@@ -105,7 +102,7 @@ async def apply_segment(batch: UserBatch, user: str, message: dict, source: dict
     input_id = message.get("messageId") or source_id(source)
 
     def step(state: dict | None, now: int) -> tuple[dict, list]:
-        applied = userstate.apply(state, message, user, config, now, input_id=input_id)
+        applied = userstate.apply(state, message, user, batch.config, now, input_id=input_id)
         if applied.time_corrected:
             registry.inc("survey_streams_event_time_corrected_total", topic=source.get("topic", "?"))
         folds = [[names.USER_COMMANDS, anonymous_id,
@@ -128,6 +125,7 @@ async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, comm
     """
     if anonymous_id == user_id:
         return
+    config = batch.config
     state = batch.load(anonymous_id)
     if state is not None and state.get("aliasOf"):
         return  # folded already (a replay, or into someone else: messages follow the redirect)
@@ -150,8 +148,7 @@ async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, comm
         records = []
         if previous is not None:
             records.append([names.USER_COMMANDS, user_id, {"kind": "absorb", "from": anonymous_id, "state": previous}])
-            decided = previous.get("decision")
-            if decided and (decided["eligible"], decided["surveyId"], decided["reason"]) != NO_DECISION:
+            if targeting.stored_outcome(previous) != targeting.NO_DECISION:
                 # The id is no user of its own any more (the bridge answers not_identified for
                 # it): the decisions topic must not keep its last outcome, say eligible, forever.
                 records.append([names.ELIGIBILITY, anonymous_id, targeting.decision_record(
@@ -182,6 +179,7 @@ async def unlink(batch: UserBatch, user_id: str, anonymous_id: str, source: dict
 
 
 async def apply_widget_event(batch: UserBatch, user: str, event: dict, source: dict, hops: int = 0) -> None:
+    config = batch.config
     survey = config.survey(event["surveyId"])
     if survey is None:  # validated at the bridge; the config may have changed since
         raise InvalidInput(INVALID_FIELD, "surveyId", event["surveyId"], "survey is not configured")
@@ -197,7 +195,7 @@ async def apply_widget_event(batch: UserBatch, user: str, event: dict, source: d
         opens = event["displayId"] not in state.get("displays", {})
         displays.check_in_agent(app_module.display_secret, event, opens, now)
         outputs = lifecycle.apply_event(state, event, survey, config.project, now)
-        return state, lifecycle_records(user, state, outputs)
+        return state, lifecycle_records(config, user, state, outputs)
 
     await apply_input(batch, user, event["messageId"], step, source)
 
@@ -209,12 +207,13 @@ async def tick(batch: UserBatch, user: str, source: dict) -> None:
         return
 
     def step(state: dict, now: int) -> tuple[dict, list]:
-        return state, lifecycle_records(user, state, lifecycle.expire_displays(state, config, now))
+        config = batch.config
+        return state, lifecycle_records(config, user, state, lifecycle.expire_displays(state, config, now))
 
     await apply_input(batch, user, None, step, source)
 
 
-def lifecycle_records(user: str, state: dict, outputs) -> list:
+def lifecycle_records(config, user: str, state: dict, outputs) -> list:
     """The records of lifecycle outputs: Segment messages, and a response on Completed."""
     records = []
     for output in outputs:

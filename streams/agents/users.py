@@ -18,7 +18,7 @@ from faust.exceptions import ProducerSendError
 
 from .. import signing, topics as names
 from .. import app as app_module
-from ..app import app, config, topic_names, user_channel
+from ..app import app, topic_names, user_channel
 from ..batching import RecordBatch
 from ..errors import (INVALID_FIELD, INVALID_JSON, INVALID_SIGNATURE, MISSING_FIELD, NOT_AN_OBJECT, TOO_LARGE,
                       InvalidInput)
@@ -57,7 +57,7 @@ def _records(event) -> list:
 async def process(stream):
     stream = stream.noack()  # an event is acknowledged once its batch is durable, not before
     async for event in stream.events():
-        batch = UserBatch(event.message.partition)
+        batch = UserBatch(event.message.partition, app_module.config)
         for record in _records(event):
             await apply_record(batch, record)
         await batch.commit_in_background(lambda event=event: stream.ack(event), _commit_failed(event))
@@ -121,7 +121,7 @@ async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: byt
             return
         await handle_command(batch, key, command, source)
     elif logical == names.LIFECYCLE:
-        event = widget_schema.validate_event(segment_schema.decode_object(raw), config)
+        event = widget_schema.validate_event(segment_schema.decode_object(raw), batch.config)
         user = event["userId"]
         if _held_here(key, user, source):
             await userinputs.apply_widget_event(batch, user, event, source)
@@ -187,7 +187,7 @@ async def handle_command(batch: UserBatch, key: str | None, command: dict, sourc
         message = segment_schema.validate(_field(command, "message", dict))
         await userinputs.apply_segment(batch, key, message, origin, hops)
     elif kind == "widget":
-        event = widget_schema.validate_event(_field(command, "event", dict), config)
+        event = widget_schema.validate_event(_field(command, "event", dict), batch.config)
         await userinputs.apply_widget_event(batch, key, event, origin, hops)
     elif kind == "fold":
         user_id = segment_schema.check_id("userId", _field(command, "userId", str))

@@ -93,8 +93,9 @@ def writer_for(partition: int) -> PartitionWriter:
 class UserBatch:
     """The states one batch of inputs of `partition` reads and writes (see the module doc)."""
 
-    def __init__(self, partition: int) -> None:
+    def __init__(self, partition: int, config) -> None:
         self.partition = partition
+        self.config = config  # one surveys version for the whole batch (streams.liveconfig)
         self.writer = writer_for(partition)
         self.states: dict[str, dict | None] = {}
         self._good: dict[str, bytes | None] = {}  # the last good encoding of each user read

@@ -24,8 +24,8 @@ from yarl import URL
 
 from .. import app as app_module
 from .. import displays, ingestion, targeting, topics as names
-from ..app import app, config, settings, users
-from ..errors import INVALID_FIELD, INVALID_JSON, InvalidInput
+from ..app import app, settings, users
+from ..errors import INVALID_JSON, InvalidInput
 from ..metrics import registry
 from ..schemas import segment as segment_schema
 from ..schemas import widget as widget_schema
@@ -222,7 +222,8 @@ class Health(BridgeView):
 
     async def get(self, request: Request) -> Response:
         ready = app.tables.recovery.completed.is_set() and not app.rebalancing
-        return self.reply({"status": "ok" if ready else "starting", "ready": ready}, 200 if ready else 503)
+        return self.reply({"status": "ok" if ready else "starting", "ready": ready,
+                           "configVersion": app_module.config.version}, 200 if ready else 503)
 
 
 @app.page("/metrics")
@@ -303,7 +304,7 @@ class Eligibility(BridgeView):
         forwarded = await self.owner_or_forward(request, user_id)
         if forwarded is not None:
             return forwarded
-        now = now_ms()
+        now, config = now_ms(), app_module.config
         decision = targeting.decide(_live_state(user_id), config, now, user_id)
         body = targeting.eligibility_response(decision, user_id, now)
         if decision.survey is not None:
@@ -326,6 +327,7 @@ class WidgetEvents(BridgeView):
     async def post(self, request: Request) -> Response:
         if not self.widget_key_ok(request):
             return self.refuse(401, "unauthorized", "missing or wrong X-Widget-Key")
+        config = app_module.config
         try:
             body = await self.body(request, ingestion.MAX_MESSAGE_BYTES * 4)
             try:
@@ -389,5 +391,5 @@ class Explain(BridgeView):
         if forwarded is not None:
             return forwarded
         now = now_ms()
-        decision = targeting.decide(_live_state(user_id), config, now, user_id)
+        decision = targeting.decide(_live_state(user_id), app_module.config, now, user_id)
         return self.reply(targeting.explain_record(decision, user_id, now))

@@ -345,7 +345,7 @@ def test_records():
     assert outcome(decision) == (True, "a", "eligible")
     assert decision_record(decision, "u1", NOW) == {
         "userId": "u1", "eligible": True, "surveyId": "a", "reason": "eligible",
-        "eligibleAt": None, "decidedAt": "2026-03-01T00:00:00.000Z"}
+        "eligibleAt": None, "decidedAt": "2026-03-01T00:00:00.000Z", "configVersion": cfg.version}
     body = eligibility_response(decision, "u1", NOW)
     assert body["survey"] == cfg.surveys[0].public()
     assert {k: body[k] for k in ("userId", "eligible", "reason", "eligibleAt", "decidedAt")} == \

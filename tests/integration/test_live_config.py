@@ -1,0 +1,116 @@
+"""Live config on a real broker (issue 15, CONTRACT 7): `surveys apply` while workers run.
+
+Pausing a survey goes live within seconds: every user who was eligible for it gets a new
+decision (the next survey, or survey_inactive) carrying the new configVersion; the dry run
+predicted exactly those users; a bad file is refused and nothing is published; two
+workers end on the same version.
+"""
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import uuid
+
+import pytest
+import yaml
+
+from tests.harness import REPO
+
+pytestmark = pytest.mark.integration
+
+SURVEYS = {
+    "project": {"partitions": 4},
+    "surveys": [
+        {"id": "nps-live", "type": "nps", "name": "Recommend us?", "priority": 20,
+         "targeting": {"min_days_since_signup": 0, "traits": [{"trait": "plan", "op": "eq", "value": "pro"}]}},
+        {"id": "csat-live", "type": "csat", "name": "Satisfied?", "priority": 10,
+         "targeting": {"min_days_since_signup": 0}},
+    ],
+}
+
+
+def cli(worker, *args: str) -> subprocess.CompletedProcess:
+    env = {**worker.env}
+    return subprocess.run([sys.executable, "-m", "streams", "surveys", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def write_config(worker, document: dict, name: str):
+    """A surveys file for `worker`'s app: its topic names, other surveys."""
+    document = {**copy.deepcopy(document), "topics": yaml.safe_load(worker.config_path.read_text())["topics"]}
+    path = worker.workdir / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def latest_decisions(worker) -> dict:
+    latest = {}
+    for _, value in worker.read("surveys.eligibility", timeout_s=5):
+        latest[value["userId"]] = value
+    return latest
+
+
+def test_a_paused_survey_goes_live_everywhere_with_its_version(start_worker):
+    first = start_worker(SURVEYS, name=f"live{uuid.uuid4().hex[:6]}")
+    second = start_worker(SURVEYS, name=first.name)
+    assert first.wait_for(lambda: first.alive() and second.alive(), timeout_s=60)
+    pro = [f"pro-{i}" for i in range(12)]
+    free = [f"free-{i}" for i in range(6)]
+    for user in pro + free:
+        first.produce("segment.identify", {"type": "identify", "userId": user, "messageId": f"{user}-1",
+                                           "traits": {"plan": "pro" if user in pro else "free",
+                                                      "createdAt": "2020-01-01T00:00:00Z"}}, key=user)
+    assert first.wait_for(lambda: len(latest_decisions(first)) == len(pro + free), timeout_s=60)
+    before = latest_decisions(first)
+    assert {before[u]["surveyId"] for u in pro} == {"nps-live"} and {before[u]["surveyId"] for u in free} == {"csat-live"}
+    start_version = before[pro[0]]["configVersion"]
+    assert start_version.endswith(".file")
+
+    # A bad file: refused with the same message as at start, nothing published.
+    bad = write_config(first, {**SURVEYS, "surveys": [{**SURVEYS["surveys"][0], "type": "xps"}]}, "bad.yaml")
+    done = cli(first, "apply", str(bad))
+    assert done.returncode == 2 and "survey 'nps-live'" in done.stderr and "nothing published" in done.stderr, done
+    assert "no version published" in cli(first, "show").stdout
+
+    # Pause nps-live: the dry run says who moves, from what to what, and publishes nothing.
+    paused = copy.deepcopy(SURVEYS)
+    paused["surveys"][0]["active"] = False
+    paused_file = write_config(first, paused, "paused.yaml")
+    diff = cli(first, "diff", str(paused_file))
+    assert diff.returncode == 0 and "survey nps-live: changed" in diff.stdout and "active: True → False" in diff.stdout
+    dry = cli(first, "apply", "--dry-run", str(paused_file))
+    assert dry.returncode == 0, dry
+    assert f"{len(pro)} of {len(pro + free)} users would change decision" in dry.stdout, dry.stdout
+    assert f"{len(pro)}  eligible for nps-live → eligible for csat-live" in dry.stdout, dry.stdout
+    assert "no version published" in cli(first, "show").stdout
+
+    done = cli(first, "apply", str(paused_file))
+    assert done.returncode == 0, done
+    version = done.stdout.split("published version ")[1].split()[0]
+    assert version != start_version
+
+    def switched():
+        latest = latest_decisions(first)
+        return all(latest[u]["configVersion"] == version and latest[u]["surveyId"] == "csat-live" for u in pro)
+
+    assert first.wait_for(switched, timeout_s=30), latest_decisions(first)
+    after = latest_decisions(first)
+    assert all(after[u] == before[u] for u in free)  # unchanged outcomes are not emitted again
+    changed = [v for _, v in first.read("surveys.eligibility", timeout_s=5) if v["configVersion"] == version]
+    assert len(changed) == len(pro)  # exactly what the dry run counted
+    for worker in (first, second):
+        status, health = worker.get("/health")
+        assert status == 200 and health["configVersion"] == version
+        assert f'survey_streams_config_version_info{{version="{version}"}} 1' in worker.get("/metrics")[1]
+    assert cli(first, "show").stdout.startswith(f"active version {version}")
+
+    # A worker started later takes the active version, and says its file differs.
+    third = start_worker(SURVEYS, name=first.name)
+    assert third.get("/health")[1]["configVersion"] == version
+    assert "differs from the active config version" in third.log_tail(200)
+
+    # Rolling back is applying the previous file.
+    original = write_config(first, SURVEYS, "original.yaml")
+    assert cli(first, "apply", str(original)).returncode == 0
+    assert first.wait_for(lambda: all(latest_decisions(first)[u]["surveyId"] == "nps-live" for u in pro), timeout_s=30)

@@ -1,0 +1,52 @@
+"""What a config change changes (streams.configdiff): lines by survey and rule, moved users."""
+from __future__ import annotations
+
+from streams.config import parse_config
+from streams.configdiff import count_moves, diff, moved, structural_changes
+from streams.state import new_user_state
+from streams.timeutil import DAY_MS, parse_iso
+
+NOW = parse_iso("2026-03-01T00:00:00Z")
+
+
+def config(*surveys, **project):
+    return parse_config({"project": project, "surveys": list(surveys)})
+
+
+def survey(survey_id="nps", **fields):
+    return {"id": survey_id, "type": "nps", "name": f"Survey {survey_id}", **fields}
+
+
+def test_nothing_changed_says_nothing():
+    assert diff(config(survey()), config(survey())) == []
+
+
+def test_changes_are_listed_survey_by_survey_and_rule_by_rule():
+    before = config(survey("a", targeting={"sample_percent": 100}), survey("b"), recontact_days=7)
+    after = config(survey("a", targeting={"sample_percent": 50}, active=False), survey("c"), recontact_days=14)
+    lines = diff(before, after)
+    assert "project.recontact_days: 7 → 14" in lines
+    assert "survey a: changed" in lines
+    assert "  targeting.sample_percent: 100 → 50" in lines and "  active: True → False" in lines
+    assert "survey b: removed" in lines and "survey c: added" in lines
+
+
+def test_partitions_and_topics_cannot_change_while_running():
+    assert structural_changes(config(survey(), partitions=8), config(survey(), partitions=8)) == []
+    assert structural_changes(config(survey(), partitions=8), config(survey(), partitions=4))
+
+
+def identified(user: str, **traits) -> dict:
+    state = new_user_state(user)
+    state.update(identified=True, firstSeen=NOW - 100 * DAY_MS, traits=traits,
+                 decision={"eligible": True, "surveyId": "nps", "reason": "eligible", "eligibleAt": None})
+    return state
+
+
+def test_a_user_moves_when_the_new_config_changes_the_stored_decision():
+    paused = config(survey(active=False))
+    assert moved("u1", identified("u1"), config(survey()), NOW) is None
+    move = moved("u1", identified("u1"), paused, NOW)
+    assert move == ((True, "nps", "eligible"), (False, None, "survey_inactive"))
+    assert moved("u1", {"aliasOf": "u2"}, paused, NOW) is None  # a redirect is no user
+    assert count_moves([move, move]) == {("eligible for nps", "survey_inactive"): 2}
