@@ -12,6 +12,7 @@ from ..settings import Settings
 from . import __doc__ as OVERVIEW
 from . import kafka_io
 from .console import Console, DemoError
+from .livechange import pause_a_survey_live
 from .defaults import DEFAULT_PORT, SAMPLE
 from .processes import Processes
 from .replay import replay_sample
@@ -35,6 +36,7 @@ def run(out: Console, processes: Processes, args: argparse.Namespace) -> None:
     processes.wait_until_processed("widget sessions")
     wait_for_responses(out, config, processes.bootstrap, start_offsets, sessions.responses)
     Summary(config, processes.bootstrap, processes.url, start_offsets).print(replayed)
+    pause_a_survey_live(out, config, processes.bootstrap, processes.url, processes.settings.app_id)
     print_try_it(processes.url, sessions.example_users, args.keep, processes.worker.pid, processes.started_broker)
 
 
