@@ -24,6 +24,9 @@ MAX_BATCH_ITEMS = 2500
 MAX_BATCH_RECORD_BYTES = 1024 * 1024
 MAX_REJECTED_ITEMS = 100
 KINDS = ("identify", "track", "page", "screen", "group", "alias", "batch", "import")
+# analytics.js (browser) posts to <apiHost>/t, /i, /p, /s, /g, /a, and /b when batching,
+# with the write key in the body: the same endpoints under its names.
+SHORT_KINDS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
 # Endpoints that take a batch: `import` is Segment's name for the same thing (CONTRACT 7).
 BATCH_KINDS = ("batch", "import")
 # Fields of a batch envelope that Segment libraries expect to apply to every item.
@@ -35,6 +38,16 @@ class TooLarge(InvalidInput):
 
     def __init__(self, field: str, size: int, limit: int, unit: str = "bytes"):
         super().__init__(TOO_LARGE, field, size, f"{field} is {size} {unit}, over the limit of {limit}")
+
+
+def body_write_key(body: bytes) -> str | None:
+    """The `writeKey` a body carries (analytics.js sends it there, as text/plain), or None."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    key = document.get("writeKey") if isinstance(document, dict) else None
+    return key if isinstance(key, str) and key else None
 
 
 def write_key(authorization: str | None) -> str | None:
@@ -104,6 +117,7 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
             kind = document.get("type")
             if not isinstance(kind, str) or kind not in segment_schema.KNOWN_TYPES:
                 segment_schema.validate(document)  # raises the error that names the type
+    document.pop("writeKey", None)  # a credential, never a part of the message produced
     if not batch:
         if deep:
             segment_schema.check_depth(document, field="body")
@@ -127,6 +141,7 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
                 raise InvalidInput(NOT_AN_OBJECT, where, type(item).__name__, "batch item must be an object")
             if deep:
                 segment_schema.check_depth(item, field=where)
+            item.pop("writeKey", None)
             size = len(orjson.dumps(item))  # as the client sent it
             if size > MAX_MESSAGE_BYTES:
                 raise TooLarge(where, size, MAX_MESSAGE_BYTES)

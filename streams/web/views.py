@@ -240,28 +240,39 @@ class Ingest(BridgeView):
     path_label = "/v1/{kind}"
 
     async def post(self, request: Request, kind: str) -> Response:
+        path = kind
+        kind = ingestion.SHORT_KINDS.get(kind, kind)
         if kind not in ingestion.KINDS and kind != ingestion.WEBHOOK:
             return self.refuse(404, "not_found", "no such endpoint")
         key = ingestion.write_key(request.headers.get("Authorization"))
         by_write_key = key is not None and key in settings.write_keys
         signature = request.headers.get("X-Signature") if kind == ingestion.WEBHOOK else None
-        if not by_write_key and not (signature is not None and settings.webhook_secret):
-            return self.refuse(401, "unauthorized", "a valid write key is required (HTTP Basic auth, key as user name)"
-                               + (" or an X-Signature made with the webhook secret" if kind == ingestion.WEBHOOK else ""))
-        limit = ingestion.body_limit(kind)
+        def unauthorized() -> Response:
+            return self.refuse(401, "unauthorized", "a valid write key is required (HTTP Basic auth, key as user "
+                               "name, or `writeKey` in the body)" + (
+                                   ", or an X-Signature made with the webhook secret" if signature is not None else ""))
+
         try:
-            body = await self.body(request, limit)
-            if not by_write_key and not _signed(body, signature):
-                return self.refuse(401, "unauthorized", "X-Signature is not the HMAC-SHA1 of the body", "X-Signature")
+            body = await self.body(request, ingestion.body_limit(kind))
+        except InvalidInput as error:  # TooLarge included
+            if not by_write_key and signature is None:
+                return unauthorized()  # no credentials but in a body that cannot be read
+            return self.refuse_input(413 if isinstance(error, ingestion.TooLarge) else 400, error)
+        if not by_write_key:  # analytics.js sends the key in the body; Segment's Webhooks a signature
+            in_body = ingestion.body_write_key(body)
+            by_write_key = in_body is not None and in_body in settings.write_keys
+        if not by_write_key and not _signed(body, signature):
+            return unauthorized()
+        try:
             accepted, rejected = ingestion.unpack(kind, body, iso(now_ms()))
         except ingestion.TooLarge as error:
             return self.refuse_input(413, error)
         except InvalidInput as error:
             return self.refuse_input(400, error)
-        dead_letters = [dead_letter(error, {"http": f"/v1/{kind}"}, item) for error, item in rejected]
+        dead_letters = [dead_letter(error, {"http": f"/v1/{path}"}, item) for error, item in rejected]
         # 200 only once the broker has every record of the request, dead letters included.
         await asyncio.gather(produce_all(accepted), *dead_letters)
-        registry.inc("survey_streams_messages_in_total", topic=f"http:/v1/{kind}", amount=len(accepted) + len(rejected))
+        registry.inc("survey_streams_messages_in_total", topic=f"http:/v1/{path}", amount=len(accepted) + len(rejected))
         return self.reply({"success": True})
 
 

@@ -554,3 +554,21 @@ def test_segment_node_library(worker, node_client):
         {"method": "identify", "args": {"userId": other, "traits": {"plan": "pro"}}}]})
     assert refused["returncode"] == 1 and [r["status"] for r in refused["responses"]] == [401], refused
     assert worker.user(other)[0] == 404
+
+
+def test_analytics_js_endpoints_with_the_write_key_in_a_text_plain_body(worker):
+    """analytics.js posts to <apiHost>/t, /i, /p, ... and /b, the write key in the body as
+    text/plain: with apiHost "<worker>/v1" it reaches the same endpoints."""
+    user = new_id("ajs")
+    plain = {"Content-Type": "text/plain"}
+    identify = {"type": "identify", "userId": user, "traits": {"plan": "pro"}, "writeKey": "test-write-key",
+                "messageId": new_id("m")}
+    assert worker.post("/v1/i", orjson.dumps(identify), plain) == (200, {"success": True})
+    page = {"type": "page", "userId": user, "name": "Home", "writeKey": "test-write-key", "messageId": new_id("m")}
+    batch = {"batch": [page], "writeKey": "test-write-key"}
+    assert worker.post("/v1/b", orjson.dumps(batch), plain) == (200, {"success": True})
+    status, body = worker.post("/v1/t", orjson.dumps({**page, "type": "track", "event": "E", "writeKey": "wrong"}), plain)
+    assert status == 401 and body["code"] == "unauthorized"
+    user_when(worker, user, lambda s: s["traits"].get("plan") == "pro")
+    records = worker.read("segment.identify", count=1, where=lambda v: v.get("userId") == user)
+    assert records and "writeKey" not in records[0][1]  # the credential is never produced
