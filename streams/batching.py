@@ -13,7 +13,14 @@ treats as acknowledged once the event is (the mechanism Faust uses for transacti
 markers). So the batch's offsets are committed together, after the whole batch is applied
 and the event acknowledged, never before.
 
-The consumer also bounds aiokafka's fetch wait (FETCH_MAX_WAIT_MS, see below).
+The consumer also bounds aiokafka's fetch wait (FETCH_MAX_WAIT_MS, see below), and it
+refuses holes: a fetch of a stream topic that starts past the next offset expected (the
+committed offset after a seek, the offset after the last record read otherwise) means
+records were skipped, not absent. Faust would record the hole as a gap and commit past it
+(records fetched in a generation dropped at a rebalance, then a fetch position beyond
+them: inputs lost for good, seen by the fault suite). The consumer seeks back to the
+expected offset and drops the fetch instead; a hole that is still there on the next fetch
+is a real one (transaction markers, compaction) and is read past.
 """
 from __future__ import annotations
 
@@ -83,6 +90,46 @@ def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int
         def _new_consumer_thread(self):
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+        @property
+        def _expected(self) -> dict:
+            try:
+                return self.__dict__["_streams_expected"]
+            except KeyError:
+                expected = self.__dict__["_streams_expected"] = {}
+                self.__dict__["_streams_holes"] = {}
+                return expected
+
+        async def seek_to_committed(self):
+            committed = await super().seek_to_committed()
+            for tp, offset in committed.items():
+                self._expected[tp] = offset if offset is not None and offset >= 0 else None
+            return committed
+
+        async def seek(self, partition, offset: int) -> None:
+            await super().seek(partition, offset)
+            self._expected[partition] = offset
+
+        async def _fresh(self, tp, tp_records: list) -> list:
+            """The records of `tp` not read yet; [] and a seek back when the fetch skipped some."""
+            expected = self._expected.get(tp)
+            if expected is None or tp.topic.endswith("-changelog"):  # compacted: holes are normal
+                if tp_records:
+                    self._expected[tp] = tp_records[-1].offset + 1
+                return tp_records
+            fresh = [r for r in tp_records if r.offset >= expected]
+            if fresh and fresh[0].offset > expected:
+                holes = self.__dict__["_streams_holes"]
+                if holes.get(tp) != (expected, fresh[0].offset):  # first time: skipped records
+                    holes[tp] = (expected, fresh[0].offset)
+                    self.log.warning(f"fetch of {tp} starts at {fresh[0].offset}, past {expected}: "
+                                     f"seeking back instead of skipping {fresh[0].offset - expected} records")
+                    await super().seek(tp, expected)
+                    return []
+                # the same hole twice: offsets with no record (transaction markers, compaction)
+            if fresh:
+                self._expected[tp] = fresh[-1].offset + 1
+            return fresh
+
         async def getmany(self, timeout: float):
             """Faust's getmany, but the records of a batched topic come as one message per
             partition (offsets before its last registered as a gap, see the module doc)."""
@@ -104,14 +151,12 @@ def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int
                         and tp not in self._buffered_partitions:
                     continue
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                tp_records = await self._fresh(tp, tp_records)
                 if tp.topic not in batched:
                     for record in tp_records:
                         yield tp, self._to_message(tp, record)
                     continue
-                # As Faust's drain loop: after a seek the read offset is the next offset to read,
-                # so a record at it is new; only records below it were read already.
-                read = self._read_offset[tp]
-                fresh = RecordBatch(r for r in tp_records if read is None or r.offset >= read)
+                fresh = RecordBatch(tp_records)
                 if not fresh:
                     continue
                 if len(fresh) > 1:

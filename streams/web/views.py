@@ -149,9 +149,9 @@ class BridgeView(View):
         """None when this worker answers for `user_id`; else the owner's answer (or a 503)."""
         try:
             owner = app.router.key_store(users.name, user_id)
-        except (KeyError, TypeError):
-            # No assignment yet (a rebalance), or, just after start, no metadata for the
-            # table's changelog in the producer yet (Faust then fails with a TypeError).
+        except Exception:  # noqa: BLE001 (Faust's router raises several kinds while assignments change)
+            # No assignment yet (a rebalance: KeyError), or, just after start, no metadata for
+            # the table's changelog in the producer yet (TypeError), and the like.
             return self.unavailable("no worker holds this user yet (rebalancing), retry")
         if _same_worker(owner):
             return None
