@@ -137,8 +137,11 @@ class Faults:
                         break
                     time.sleep(0.2)
                 next_kill = (time.monotonic() if self.spaced else killed_at) + self.rng.uniform(*self.every)
-            if self.broker_restart_at is not None and not self.broker_events and not self.stop.is_set():
-                self._restart_broker()  # kills ended before the broker's turn came
+            if self.broker_restart_at is not None and not self.broker_events:
+                while time.monotonic() - self.t0 < self.broker_restart_at and not self.stop.is_set():
+                    time.sleep(0.2)  # kills ended before the broker's turn came
+                if not self.stop.is_set():
+                    self._restart_broker()
         except Exception as error:
             self.error = error
         finally:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_worker_kills_lose_nothing(kafka_bootstrap, tmp_path):
-    params = Params(workers=2, kills=3, users=24, seconds=30, seed=11, broker_restart=False)
+    params = Params(workers=2, kills=3, users=20, seconds=24, seed=11, broker_restart=False)
     fig, result, chaos, clean = run_suite(params, bootstrap=kafka_bootstrap, workdir=tmp_path)
     verdict = "FAIL" if result.failed() else "PASS"
     report = summary(fig, verdict) + "\n" + "\n".join(result.examples[:10])
