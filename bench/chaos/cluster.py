@@ -12,8 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 from streams import localkafka
 from streams.config import load_config
 from tests.harness import Worker
@@ -168,9 +166,3 @@ class Group:
             self._watch.join(5)
         for worker in self.workers:
             worker.stop()
-
-
-def default_config() -> dict:
-    from tests.harness import DEFAULT_CONFIG
-
-    return yaml.safe_load(DEFAULT_CONFIG.read_text())

@@ -80,7 +80,7 @@ class Inputs:
         for send in self.sends:
             by_kind[send.kind] = by_kind.get(send.kind, 0) + 1
         return {"messages": len(self.sends), "sessions": len(self.sessions), "users": len(self.users),
-                "anonymous": len(self.anonymous), **{f"{k}s": v for k, v in sorted(by_kind.items())}}
+                "anonymous": len(self.anonymous), **dict(sorted(by_kind.items()))}
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def generate(seed: int, users: int, seconds: float, base_ms: int, config_path: P
                 script.identify(times[-1], i, rng.choice(t.plans_ok), old_ms, phase_a=True)
                 script.alias(times[-1] + 0.5, anonymous, phase_a=True)
         else:
-            plan = rng.choice(t.plans_ok if kind == "nps" else (t.plans_no if kind == "none" else PLANS_ANY(t)))
+            plan = rng.choice(t.plans_ok if kind == "nps" else (t.plans_no if kind == "none" else t.plans_ok + t.plans_no))
             script.identify(times[0], i, plan, new_ms if kind == "trigger" else old_ms, phase_a=True)
             for at in times[1:]:
                 if rng.random() < 0.3:
@@ -234,10 +234,6 @@ def generate(seed: int, users: int, seconds: float, base_ms: int, config_path: P
     sessions.sort(key=lambda s: s.at)
     return Inputs(seed, tag, base_ms, seconds, sends, sessions, [synth.user_id(i) for i in range(users)],
                   anonymous_ids, kinds)
-
-
-def PLANS_ANY(t: Targets) -> tuple:  # noqa: N802  (a constant-like helper)
-    return t.plans_ok + t.plans_no
 
 
 def _gate(phase_a: list, t: Targets, kind: str, anonymous: str | None) -> dict:

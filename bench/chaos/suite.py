@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import collect
 from .cluster import Broker, Group
-from .compare import InstrumentError, PassData, Result, compare
+from .compare import InstrumentError, PassData, compare
 from .driver import Driver, DriverError, Producer
 from .faults import Faults
 from .inputs import Inputs, generate
