@@ -62,13 +62,12 @@ def run_pass(label: str, inputs: Inputs, broker: Broker, workdir: Path, params: 
     group = Group(broker.address, workdir, prefix, params.workers, env={"STREAMS_STORE": "rocksdb://"})
     started = time.monotonic()
     say(f"{label}: starting {params.workers} workers (app {group.app_id})")
-    producer = probes = None
+    producer = probes = faults = None
     try:
         group.start()
         say(f"{label}: workers ready after {time.monotonic() - started:.0f}s; input for {inputs.seconds:.0f}s")
         producer, probes = Producer(broker.address, group), Producer(broker.address, group)
         driver = Driver(inputs, group, producer)
-        faults = None
         if faulty:
             middle = inputs.seconds / 2 if params.broker_restart else None
             driver.faults_over_at = None
@@ -101,6 +100,9 @@ def run_pass(label: str, inputs: Inputs, broker: Broker, workdir: Path, params: 
                            sum(1 for r in results if r["ok"]), len(inputs.sessions),
                            [r for r in results if not r["ok"]], faults.record() if faults else {}, events, settled)
     finally:
+        if faults is not None:  # no kill may start a worker once the group is stopped
+            faults.stop.set()
+            faults.loop_thread.join(60)
         for p in (producer, probes):
             if p is not None:
                 p.close()
