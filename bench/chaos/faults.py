@@ -93,8 +93,8 @@ class Faults:
     def _restart_broker(self) -> None:
         at = time.monotonic() - self.t0
         say(f"broker restart at {at:.0f}s: stopping the broker")
+        since = time.monotonic()  # recovery counts from the stop, as for a kill
         timings = self.broker.restart()
-        since = time.monotonic()
         say(f"broker restart: down {timings['down_s']:.1f}s, up again after {timings['up_s']:.1f}s")
         record = {"at_s": at, **timings, "recovery_s": None}
         self.broker_events.append(record)
@@ -106,7 +106,9 @@ class Faults:
                 self.group.restart(index, "not healthy 120 s after the broker restart")
         if self.group.wait_all_ready(RECOVERY_LIMIT_S, "the broker restart"):
             record["recovery_s"] = self.probe("broker", since)
-        say(f"broker restart: workers healthy, probes applied after {record['recovery_s']}s")
+        recovered = record["recovery_s"]
+        say(f"broker restart: workers healthy, probes applied {recovered if recovered is None else round(recovered, 1)}s "
+            "after the stop")
 
     def _loop(self) -> None:
         try:

@@ -108,7 +108,7 @@ def markdown(params: dict, chaos, clean, result, fig: dict, verdict: str) -> str
     for b in broker:
         lines.append("")
         lines.append(f"Broker restart at {b['at_s']:.0f} s into the run: down {b['down_s']:.1f} s, up {b['up_s']:.1f} s; "
-                     f"recovered (probes applied on every partition) after {_s(b.get('recovery_s'))}.")
+                     f"recovered (probes applied on every partition) {_s(b.get('recovery_s'))} after the stop.")
     if chaos.worker_events:
         lines += ["", "Workers restarted by the suite (not killed by it):", ""]
         lines += [f"- worker {e['worker']} at {e['at_s']:.0f} s: {e['reason']} (exit {e['exit']})"
