@@ -186,9 +186,18 @@ def _diff(got, want, prefix: str = "") -> str:
     return f"{prefix.rstrip('.')}: chaos={str(got)[:80]} fault-free={str(want)[:80]}"
 
 
-def check_baseline(clean: PassData, clean_outbound: dict) -> None:
-    """The fault-free pass must show exactly what the driver did, or nothing can be judged."""
+def check_baseline(clean: PassData, clean_outbound: dict, triggers: tuple | None = None) -> None:
+    """The fault-free pass must show exactly what the driver did, or nothing can be judged.
+
+    `triggers` = (surveyId, {userId: count}): the trigger counts the input implies."""
     problems = []
+    if triggers is not None:
+        survey_id, expected = triggers
+        for user, count in expected.items():
+            status, body = clean.states.get(user, (None, None))
+            got = ((body or {}).get("triggers") or {}).get(survey_id, {}).get("count", 0) if status == 200 else None
+            if got != count:
+                problems.append(f"{user} has {got} {survey_id} triggers in the fault-free pass, the input holds {count}")
     skipped = [r for r in clean.sessions if not r["ok"]]
     if skipped:
         problems.append(f"{len(skipped)} sessions not driven in the fault-free pass, e.g. {skipped[0]}")
@@ -213,11 +222,11 @@ def check_baseline(clean: PassData, clean_outbound: dict) -> None:
         raise InstrumentError("the fault-free pass cannot serve as the reference: " + " | ".join(problems[:5]))
 
 
-def compare(chaos: PassData, clean: PassData) -> Result:
+def compare(chaos: PassData, clean: PassData, triggers: tuple | None = None) -> Result:
     result = Result()
     chaos_out, chaos_odd = outbound_groups(chaos)
     clean_out, clean_odd = outbound_groups(clean)
-    check_baseline(clean, clean_out)
+    check_baseline(clean, clean_out, triggers)
     _compare_groups("segment.outbound", chaos_out, clean_out, result)
     _compare_groups("surveys.responses", response_groups(chaos), response_groups(clean), result)
     score_key = lambda r: (r[1].get("surveyId"), r[1].get("day"))  # noqa: E731

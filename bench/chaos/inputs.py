@@ -74,6 +74,16 @@ class Inputs:
     users: list  # userIds
     anonymous: list  # anonymousIds
     kinds: dict = field(default_factory=dict)  # userId -> script kind
+    trigger_survey: str | None = None
+
+    def expected_triggers(self) -> dict:
+        """userId -> how many distinct trigger-matching tracks the input holds for the user:
+        what its final `triggers` count must be (an oracle independent of the workers)."""
+        ids: dict = {}
+        for send in self.sends:
+            if send.kind == "trigger":
+                ids.setdefault(send.user, set()).add(orjson.loads(send.value)["messageId"])
+        return {user: len(ids.get(user, ())) for user in self.users}
 
     def counts(self) -> dict:
         by_kind: dict = {}
@@ -233,7 +243,7 @@ def generate(seed: int, users: int, seconds: float, base_ms: int, config_path: P
     sends.sort(key=lambda s: s.at)
     sessions.sort(key=lambda s: s.at)
     return Inputs(seed, tag, base_ms, seconds, sends, sessions, [synth.user_id(i) for i in range(users)],
-                  anonymous_ids, kinds)
+                  anonymous_ids, kinds, t.trigger_survey.id if t.trigger_survey else None)
 
 
 def _gate(phase_a: list, t: Targets, kind: str, anonymous: str | None) -> dict:

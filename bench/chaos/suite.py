@@ -125,7 +125,8 @@ def run_suite(params: Params, bootstrap: str | None = None, workdir: Path | None
         broker.close()
     if not clean.settle.get("settled"):
         raise InstrumentError(f"the fault-free pass never settled: {clean.settle}")
-    result = compare(chaos.data, clean.data)
+    triggers = (inputs.trigger_survey, inputs.expected_triggers()) if inputs.trigger_survey else None
+    result = compare(chaos.data, clean.data, triggers)
     if not chaos.settle.get("settled"):
         result.notes.append(f"the chaos pass did not settle: {chaos.settle}")
     late = [r for r in chaos.data.sessions + clean.data.sessions if r.get("age_s", 0) > 25 * 60]

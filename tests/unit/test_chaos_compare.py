@@ -74,3 +74,9 @@ def test_a_fault_free_pass_that_misses_the_drivers_outputs_is_refused():
     empty.topics[names.RESPONSES] = []
     with pytest.raises(InstrumentError):
         compare(make_pass("chaos", "d-chaos"), empty)
+
+
+def test_a_fault_free_pass_whose_trigger_counts_miss_the_input_is_refused():
+    compare(make_pass("chaos", "d-chaos"), make_pass("clean", "d-clean"), ("csat-export", {USER: 2}))
+    with pytest.raises(InstrumentError):
+        compare(make_pass("chaos", "d-chaos"), make_pass("clean", "d-clean"), ("csat-export", {USER: 3}))
