@@ -25,15 +25,15 @@ ADMIN_KEY = "test-admin-key"  # what tests.harness.Worker configures
 class Broker:
     """A local Kafka on free ports in a temp dir, which can be stopped and started again."""
 
-    def __init__(self, address: str | None = None):
+    def __init__(self, address: str | None = None, directory: Path | None = None):
         self.owned = address is None
-        self.directory: Path | None = None
+        self.directory: Path | None = directory  # kept by the caller when a run fails
         self.address = address or ""
         self.ports: tuple[int, int] | None = None
 
     def start(self) -> "Broker":
         if self.owned:
-            self.directory = Path(tempfile.mkdtemp(prefix="streams-chaos-kafka-"))
+            self.directory = self.directory or Path(tempfile.mkdtemp(prefix="streams-chaos-kafka-"))
             self.ports = (localkafka.free_port(), localkafka.free_port())
             self.address = localkafka.up(*self.ports, self.directory)
         return self
@@ -53,10 +53,11 @@ class Broker:
         self.address = localkafka.up(*self.ports, self.directory)
         return {"down_s": t1 - t0, "up_s": time.monotonic() - t1}
 
-    def close(self) -> None:
+    def close(self, remove: bool = True) -> None:
         if self.owned and self.directory is not None:
             localkafka.down(self.directory)
-            shutil.rmtree(self.directory, ignore_errors=True)
+            if remove:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class Group:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from streams import topics as names
 
 DROP_PROPERTIES = ("display_id", "response_id")
+STATES, DECISIONS = "user states", "surveys.eligibility (last per user)"
+PER_USER = (STATES, DECISIONS)  # their differences are counted as state differences
 
 
 class InstrumentError(RuntimeError):
@@ -50,6 +52,7 @@ class Result:
     lost_items: list = field(default_factory=list)
     state_diffs: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    suspects: list = field(default_factory=list)  # inputs behind state differences (diagnose.py)
 
     def _sum(self, what: str) -> int:
         return sum(c[what] for c in self.by_output.values())
@@ -68,7 +71,7 @@ class Result:
 
     @property
     def content_diff_total(self) -> int:
-        return sum(c["content"] for name, c in self.by_output.items() if name not in ("states", "decisions"))
+        return sum(c["content"] for name, c in self.by_output.items() if name not in PER_USER)
 
     @property
     def unexpected_total(self) -> int:
@@ -239,7 +242,7 @@ def compare(chaos: PassData, clean: PassData, triggers: tuple | None = None) -> 
 
     decisions_chaos, decisions_clean = outcome(chaos.topics[names.ELIGIBILITY]), outcome(clean.topics[names.ELIGIBILITY])
     before = len(result.examples)
-    _compare_groups("surveys.eligibility (last per user)", decisions_chaos, decisions_clean, result, with_ids=False)
+    _compare_groups(DECISIONS, decisions_chaos, decisions_clean, result, with_ids=False)
     for k in list(decisions_clean) + list(decisions_chaos):
         if decisions_chaos.get(k) != decisions_clean.get(k):
             result.state_diffs.append((k, f"decision chaos={decisions_chaos.get(k)} fault-free={decisions_clean.get(k)}"))
@@ -250,7 +253,7 @@ def compare(chaos: PassData, clean: PassData, triggers: tuple | None = None) -> 
             counts["content"] += 1
             detail = _diff(got[1], body) if got and got[0] == status == 200 else f"status chaos={got and got[0]} fault-free={status}"
             result.state_diffs.append((user, detail))
-    result.by_output["user states"] = counts
+    result.by_output[STATES] = counts
     result.examples[before:before] = [f"state of {u}: {d}" for u, d in result.state_diffs[:8]]
     if chaos_odd or clean_odd:
         result.notes.append(f"segment.outbound records that are no lifecycle event: chaos {len(chaos_odd)}, "

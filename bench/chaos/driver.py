@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 
+import orjson
 from kafka import KafkaProducer
 
 from streams.httpjson import request as http
@@ -62,15 +63,16 @@ class Producer:
         self.retries = 0
         self.lock = threading.Lock()
 
-    def send(self, logical: str, key: str, value: bytes, timeout_s: float = 300.0, partition=None) -> None:
+    def send(self, logical: str, key: str, value: bytes, timeout_s: float = 300.0, partition=None):
+        """Returns the broker's RecordMetadata (partition, offset) of the record."""
         topic = self.group.topic(logical)
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                self.producer.send(topic, key=key.encode(), value=value, partition=partition).get(timeout=30)
+                meta = self.producer.send(topic, key=key.encode(), value=value, partition=partition).get(timeout=30)
                 with self.lock:
                     self.count += 1
-                return
+                return meta
             except Exception as error:
                 with self.lock:
                     self.retries += 1
@@ -140,6 +142,7 @@ class Driver:
         self.cond = threading.Condition()
         self.sessions: dict = {}  # displayId -> (user, number)
         self.results: list = []  # per session: dict
+        self.produced: dict = {}  # messageId -> (wall time acked, partition, offset), first delivery
         self.widget_posts = 0
         self.widget_retries = 0
         self.t0 = 0.0
@@ -160,7 +163,9 @@ class Driver:
                             return
                         wait = (self.t0 + self.heap[0][0] - time.monotonic()) if self.heap else 1.0
                         self.cond.wait(max(0.01, min(wait, 1.0)))
-                self.producer.send(send.topic, send.key, send.value)
+                meta = self.producer.send(send.topic, send.key, send.value)
+                self.produced.setdefault(orjson.loads(send.value)["messageId"],
+                                         (iso(int(time.time() * 1000)), meta.partition, meta.offset))
         except Exception as error:
             self.error = error
 

@@ -119,6 +119,10 @@ def markdown(params: dict, chaos, clean, result, fig: dict, verdict: str) -> str
     if result.examples:
         lines += ["", "First differences:", ""]
         lines += [f"- {_md_escape(e)}" for e in result.examples[:15]]
+    if result.suspects:
+        lines += ["", "Inputs behind the state differences (the message the fault-free state shows and the "
+                  "chaos state lacks):", ""]
+        lines += [f"- {_md_escape(line)}" for line in result.suspects[:10]]
     if result.notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in result.notes]
     lines += ["", END, ""]

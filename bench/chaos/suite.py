@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import collect
+from . import collect, diagnose
 from .cluster import Broker, Group
 from .compare import InstrumentError, PassData, compare
 from .driver import Driver, DriverError, Producer
@@ -55,6 +55,7 @@ class PassOutcome:
     faults: dict = field(default_factory=dict)
     worker_events: list = field(default_factory=list)
     settle: dict = field(default_factory=dict)
+    produced: dict = field(default_factory=dict)  # messageId -> (when, partition, offset)
 
 
 def run_pass(label: str, inputs: Inputs, broker: Broker, workdir: Path, params: Params, faulty: bool) -> PassOutcome:
@@ -98,7 +99,8 @@ def run_pass(label: str, inputs: Inputs, broker: Broker, workdir: Path, params: 
         return PassOutcome(label, data, time.monotonic() - started,
                            {**inputs.counts(), "widget_events": driver.widget_posts},
                            sum(1 for r in results if r["ok"]), len(inputs.sessions),
-                           [r for r in results if not r["ok"]], faults.record() if faults else {}, events, settled)
+                           [r for r in results if not r["ok"]], faults.record() if faults else {}, events, settled,
+                           dict(driver.produced))
     finally:
         if faults is not None:  # no kill may start a worker once the group is stopped
             faults.stop.set()
@@ -114,7 +116,7 @@ def run_suite(params: Params, bootstrap: str | None = None, workdir: Path | None
     if params.broker_restart and bootstrap is not None:
         raise SystemExit("chaos: --broker-restart needs the suite's own broker (no external bootstrap)")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="streams-chaos-"))
-    broker = Broker(bootstrap)
+    broker = Broker(bootstrap, workdir / "kafka")  # its data (topics, offsets) stays with the logs
     inputs = generate(params.seed, params.users, params.seconds, int(time.time() * 1000))
     say(f"input: {inputs.counts()}")
     try:
@@ -122,11 +124,12 @@ def run_suite(params: Params, bootstrap: str | None = None, workdir: Path | None
         chaos = run_pass("chaos", inputs, broker, workdir, params, faulty=True)
         clean = run_pass("clean", inputs, broker, workdir, params, faulty=False)
     finally:
-        broker.close()
+        broker.close(remove=False)  # the caller removes workdir when all is well
     if not clean.settle.get("settled"):
         raise InstrumentError(f"the fault-free pass never settled: {clean.settle}")
     triggers = (inputs.trigger_survey, inputs.expected_triggers()) if inputs.trigger_survey else None
     result = compare(chaos.data, clean.data, triggers)
+    result.suspects = diagnose.explain(inputs, result, chaos.data.states, clean.data.states, chaos.produced)
     if not chaos.settle.get("settled"):
         result.notes.append(f"the chaos pass did not settle: {chaos.settle}")
     late = [r for r in chaos.data.sessions + clean.data.sessions if r.get("age_s", 0) > 25 * 60]
@@ -171,8 +174,8 @@ def main(argv=None) -> int:
     verdict = "FAIL" if result.failed() else "PASS"
     write(args.out, markdown(params.shown(), chaos, clean, result, fig, verdict))
     print(summary(fig, verdict) + f"; total {time.monotonic() - started:.0f}s")
-    for line in result.examples[:12]:
-        print(f"  {line[:300]}")
+    for line in result.examples[:12] + result.suspects[:6]:
+        print(f"  {line[:400]}")
     print(f"report: {args.out}")
     if result.failed() or args.keep:
         print(f"worker logs and data kept in {workdir}")
