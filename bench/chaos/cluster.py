@@ -162,6 +162,7 @@ class Group:
         return [w.health() == 200 for w in self.workers]
 
     def stop(self) -> None:
+        """Idempotent: stops the watcher and every worker still running."""
         self._stop.set()
         if self._watch is not None:
             self._watch.join(5)

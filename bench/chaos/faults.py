@@ -37,13 +37,13 @@ def probe_ids(tag: str, round_: str, partitions: int) -> list[str]:
 
 class Faults:
     def __init__(self, group: Group, broker: Broker, producer: Producer, tag: str, seed: int, kills: int,
-                 every: tuple[float, float], broker_restart_at: float | None, spaced: bool = False,
+                 every: tuple[float, float], broker_restart_at: float | None, burst: int = 3,
                  on_done=None):
         self.group, self.broker, self.producer, self.tag = group, broker, producer, tag
         self.rng = random.Random(seed * 31 + 7)
         self.target = kills
         self.every = every
-        self.spaced = spaced
+        self.burst = max(1, burst)
         self.on_done = on_done
         self.broker_restart_at = broker_restart_at  # seconds after start, or None
         self.kills: list = []
@@ -131,14 +131,20 @@ class Faults:
                 thread = threading.Thread(target=self._recover, args=(number, index, killed_at), daemon=True)
                 thread.start()
                 self.threads.append(thread)
-                # By default the next kill comes a few seconds after this one, whether the
-                # victim is back or not: kills land in rebalances and recoveries. Spaced:
-                # a few seconds after the victim answers /health 200 again.
-                while self.spaced and self.group.workers[index].health() != 200 and not self.stop.is_set():
-                    if time.monotonic() - killed_at > RECOVERY_LIMIT_S:
-                        break
-                    time.sleep(0.2)
-                next_kill = (time.monotonic() if self.spaced else killed_at) + self.rng.uniform(*self.every)
+                # Kills come in waves of `burst`: within a wave, a few seconds apart whether
+                # the victims are back or not (they land in the rebalance and recoveries);
+                # after a wave, a few seconds after every worker answers /health 200 again,
+                # so that the next wave hits workers busy with the backlog. A rebalance after
+                # a SIGKILL waits for the dead member's session to expire: each wave costs
+                # about that long, whatever its size.
+                if number % self.burst == 0:
+                    while not all(self.group.healthy()) and not self.stop.is_set():
+                        if time.monotonic() - killed_at > RECOVERY_LIMIT_S:
+                            break
+                        time.sleep(0.2)
+                    next_kill = time.monotonic() + self.rng.uniform(*self.every)
+                else:
+                    next_kill = killed_at + self.rng.uniform(*self.every)
             if self.broker_restart_at is not None and not self.broker_events:
                 while time.monotonic() - self.t0 < self.broker_restart_at and not self.stop.is_set():
                     time.sleep(0.2)  # kills ended before the broker's turn came

@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,23 +25,25 @@ from .inputs import Inputs, generate
 from .report import figures, markdown, say, summary, write
 
 REPO = Path(__file__).resolve().parents[2]
+GROUPS: list = []  # every worker group started, stopped at the end whatever happens
+FAULTS: list = []
 
 
 @dataclass
 class Params:
     workers: int = 3
     kills: int = 20
-    users: int = 240
-    seconds: float = 300.0
+    users: int = 360
+    seconds: float = 540.0
     seed: int = 1
     broker_restart: bool = True
     kill_every: tuple = (4.0, 8.0)
-    spaced: bool = False
+    burst: int = 3
 
     def shown(self) -> dict:
         return {"workers": self.workers, "kills": self.kills, "users": self.users, "seconds": self.seconds,
                 "seed": self.seed, "broker_restart": self.broker_restart,
-                "kill_every": f"{self.kill_every[0]:g}-{self.kill_every[1]:g}", "spaced": self.spaced}
+                "kill_every": f"{self.kill_every[0]:g}-{self.kill_every[1]:g}", "burst": self.burst}
 
 
 @dataclass
@@ -61,6 +64,7 @@ class PassOutcome:
 def run_pass(label: str, inputs: Inputs, broker: Broker, workdir: Path, params: Params, faulty: bool) -> PassOutcome:
     prefix = f"{inputs.tag}-{label}-{uuid.uuid4().hex[:6]}"
     group = Group(broker.address, workdir, prefix, params.workers, env={"STREAMS_STORE": "rocksdb://"})
+    GROUPS.append(group)
     started = time.monotonic()
     say(f"{label}: starting {params.workers} workers (app {group.app_id})")
     producer = probes = faults = None
@@ -77,7 +81,8 @@ def run_pass(label: str, inputs: Inputs, broker: Broker, workdir: Path, params: 
                 driver.faults_over_at = time.monotonic()
 
             faults = Faults(group, broker, probes, inputs.tag, inputs.seed, params.kills, params.kill_every, middle,
-                            params.spaced, faults_over)
+                            params.burst, faults_over)
+            FAULTS.append(faults)
             faults.start(time.monotonic())
         driver.run(label, deadline_s=inputs.seconds * 3 + 900)
         say(f"{label}: input done ({producer.count} messages, {driver.widget_posts} widget events, "
@@ -116,15 +121,39 @@ def run_suite(params: Params, bootstrap: str | None = None, workdir: Path | None
     if params.broker_restart and bootstrap is not None:
         raise SystemExit("chaos: --broker-restart needs the suite's own broker (no external bootstrap)")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="streams-chaos-"))
-    broker = Broker(bootstrap, workdir / "kafka")  # its data (topics, offsets) stays with the logs
+    # The two passes run side by side, the fault-free one on a broker of its own (the chaos
+    # broker restarts); their data (topics, offsets) stays with the logs.
+    brokers = {"chaos": Broker(bootstrap, workdir / "kafka"), "clean": Broker(bootstrap, workdir / "kafka-clean")}
     inputs = generate(params.seed, params.users, params.seconds, int(time.time() * 1000))
     say(f"input: {inputs.counts()}")
+    outcomes: dict = {}
+
+    def one(label: str) -> None:
+        try:
+            outcomes[label] = run_pass(label, inputs, brokers[label], workdir, params, faulty=label == "chaos")
+        except BaseException as error:  # handed to the main thread
+            outcomes[label] = error
+
+    threads = [threading.Thread(target=one, args=(label,), name=label, daemon=True) for label in brokers]
     try:
-        broker.start()
-        chaos = run_pass("chaos", inputs, broker, workdir, params, faulty=True)
-        clean = run_pass("clean", inputs, broker, workdir, params, faulty=False)
+        for broker in brokers.values():
+            broker.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # joined in steps: a signal still reaches the main thread
+                thread.join(1.0)
     finally:
-        broker.close(remove=False)  # the caller removes workdir when all is well
+        for faults in list(FAULTS):  # no kill may start a worker again from here on
+            faults.stop.set()
+        for group in list(GROUPS):  # after an interrupt the pass threads may not get to it
+            group.stop()
+        for broker in brokers.values():
+            broker.close(remove=False)  # the caller removes workdir when all is well
+    for label in brokers:
+        if isinstance(outcomes.get(label), BaseException):
+            raise outcomes[label]
+    chaos, clean = outcomes["chaos"], outcomes["clean"]
     if not clean.settle.get("settled"):
         raise InstrumentError(f"the fault-free pass never settled: {clean.settle}")
     triggers = (inputs.trigger_survey, inputs.expected_triggers()) if inputs.trigger_survey else None
@@ -135,6 +164,8 @@ def run_suite(params: Params, bootstrap: str | None = None, workdir: Path | None
     late = [r for r in chaos.data.sessions + clean.data.sessions if r.get("age_s", 0) > 25 * 60]
     if late:
         result.notes.append(f"{len(late)} sessions sent timestamps older than 25 min: display timeouts may differ")
+    if not chaos.sessions_ok:
+        raise InstrumentError("the chaos pass drove no widget session: nothing was tested")
     return figures(params.shown(), chaos, clean, result), result, chaos, clean
 
 
@@ -147,14 +178,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=d.seconds, help="how long the input flows")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--broker-restart", action=argparse.BooleanOptionalAction, default=d.broker_restart)
-    parser.add_argument("--kill-every", default="4-8", help="seconds from one kill to the next (random in the range)")
-    parser.add_argument("--spaced", action="store_true", help="count --kill-every from the victim's return instead")
+    parser.add_argument("--kill-every", default="4-8", help="seconds between kills (random in the range)")
+    parser.add_argument("--burst", type=int, default=d.burst,
+                        help="kills per wave; the next wave starts --kill-every after all workers are back "
+                             "(1: one kill at a time; >= --kills: one storm, never waiting)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.md")
     parser.add_argument("--keep", action="store_true", help="keep the worker logs and data even when all is well")
     args = parser.parse_args(argv)
     low, _, high = args.kill_every.partition("-")
     params = Params(args.workers, args.kills, args.users, args.seconds, args.seed, args.broker_restart,
-                    (float(low), float(high or low)), args.spaced)
+                    (float(low), float(high or low)), args.burst)
     workdir = Path(tempfile.mkdtemp(prefix="streams-chaos-"))
     started = time.monotonic()
 
