@@ -33,12 +33,12 @@ FAULTS: list = []
 class Params:
     workers: int = 3
     kills: int = 20
-    users: int = 360
-    seconds: float = 540.0
+    users: int = 440
+    seconds: float = 660.0
     seed: int = 1
     broker_restart: bool = True
-    kill_every: tuple = (4.0, 8.0)
-    burst: int = 3
+    kill_every: tuple = (1.0, 3.0)
+    burst: int = 2
 
     def shown(self) -> dict:
         return {"workers": self.workers, "kills": self.kills, "users": self.users, "seconds": self.seconds,
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=d.seconds, help="how long the input flows")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--broker-restart", action=argparse.BooleanOptionalAction, default=d.broker_restart)
-    parser.add_argument("--kill-every", default="4-8", help="seconds between kills (random in the range)")
+    parser.add_argument("--kill-every", default="1-3", help="seconds between kills (random in the range)")
     parser.add_argument("--burst", type=int, default=d.burst,
                         help="kills per wave; the next wave starts --kill-every after all workers are back "
                              "(1: one kill at a time; >= --kills: one storm, never waiting)")
