@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install jars test unit demo bench browser-deps clean
+.PHONY: help install jars test unit demo bench chaos browser-deps clean
 
 help:
 	@echo "make demo   - local Kafka + worker + sample Segment stream + widget sessions + report"
 	@echo "make test   - the whole suite against a real Kafka broker it starts"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
+	@echo "make chaos  - fault suite (worker kills, broker restart), written to docs/reliability.md"
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,10 @@ demo: install jars
 
 bench: install jars
 	$(BIN)/python -m bench.run
+
+# Fault suite: kills workers and restarts the broker while input flows (10-20 min).
+chaos: install jars
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf var test-output .pytest_cache

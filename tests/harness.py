@@ -73,9 +73,25 @@ class Worker:
         return self.topics[logical]
 
     def start(self, timeout_s: float = 90.0) -> "Worker":
+        return self.launch().wait_ready(timeout_s)
+
+    def launch(self) -> "Worker":
+        """Start the process (same port, data dir and log) without waiting for it to be ready."""
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "streams", "worker"], cwd=REPO, env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+    def health(self) -> int:
+        """The status of GET /health, 0 when nothing answers."""
+        try:
+            return http("GET", f"{self.url}/health", timeout=2)[0]
+        except Exception:  # connection refused or reset, timeout, a half-written answer
+            return 0
+
+    def wait_ready(self, timeout_s: float = 90.0) -> "Worker":
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -106,6 +122,9 @@ class Worker:
         if self._producer is not None:
             self._producer.close()
             self._producer = None
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
 
     def log_tail(self, lines: int = 40) -> str:
         try:
