@@ -40,6 +40,10 @@ app = faust.App(
     # widget click should reach the topics in well under a second.
     broker_commit_every=1000,
     broker_commit_interval=0.5,
+    # A killed worker's partitions move when the group notices it is gone: after the session
+    # timeout (Faust's default 60 s; docs/operations.md has the measurements behind 10 s).
+    broker_session_timeout=settings.session_timeout_s,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     web_cors_options=None,
     autodiscover=False,
     logging_config=None,

@@ -35,6 +35,7 @@ class Settings:
     store: str = "rocksdb://"
     processing_guarantee: str = "at_least_once"
     log_level: str = "WARN"
+    session_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -59,6 +60,7 @@ class Settings:
             store=env.get("STREAMS_STORE") or d.store,
             processing_guarantee=env.get("STREAMS_PROCESSING_GUARANTEE") or d.processing_guarantee,
             log_level=env.get("STREAMS_LOG_LEVEL") or d.log_level,
+            session_timeout_s=float(env.get("STREAMS_SESSION_TIMEOUT_S") or d.session_timeout_s),
         )
 
     @property
