@@ -161,8 +161,11 @@ def _compare_groups(name: str, chaos: dict, clean: dict, result: Result, with_id
     if with_ids:
         _count_ids(chaos, counts)
         for k, copies in chaos.items():
-            if len({i for i, _ in copies}) > 1:
-                result.examples.append(f"split duplicate on {name}: {k} under ids {sorted({i for i, _ in copies})}")
+            ids = [i for i, _ in copies]
+            if len(set(ids)) > 1:
+                result.examples.append(f"split duplicate on {name}: {k} under ids {sorted(set(ids))}")
+            elif len(ids) > 1:
+                result.notes.append(f"exact duplicate on {name}: {k}, id {ids[0]} {len(ids)} times")
     for k, expected in clean.items():
         if k not in chaos:
             counts["lost"] += 1

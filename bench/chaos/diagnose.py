@@ -46,11 +46,15 @@ def suspects(inputs: Inputs, user: str, chaos: dict | None, clean: dict | None, 
             lines.append(f"{user}: {survey_id} triggers chaos={a} fault-free={b}; the input's triggers: "
                          f"{'; '.join(found)}")
     chaos_traits, clean_traits = chaos.get("traits") or {}, clean.get("traits") or {}
+    by_source: dict = {}  # the message that set the fault-free value -> trait names
     for trait in sorted(set(chaos_traits) | set(clean_traits)):
         if chaos_traits.get(trait) != clean_traits.get(trait):
             found = [name(s, m) for s, m in unique if (m.get("traits") or {}).get(trait) == clean_traits.get(trait)]
-            lines.append(f"{user}: trait {trait} chaos={chaos_traits.get(trait)!r} fault-free="
-                         f"{clean_traits.get(trait)!r}; from: {'; '.join(found[:2]) or '?'}")
+            by_source.setdefault(found[0] if found else "?", []).append(trait)
+    for source, traits in by_source.items():
+        shown = ", ".join(f"{t} (chaos={chaos_traits.get(t)!r}, fault-free={clean_traits.get(t)!r})" for t in traits[:3])
+        more = f" and {len(traits) - 3} more" if len(traits) > 3 else ""
+        lines.append(f"{user}: traits {shown}{more}; set by: {source}")
     if chaos.get("surveys") != clean.get("surveys"):
         lines.append(f"{user}: survey history chaos={chaos.get('surveys')} fault-free={clean.get('surveys')}")
     return lines
