@@ -112,6 +112,9 @@ def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int
         async def _fresh(self, tp, tp_records: list) -> list:
             """The records of `tp` not read yet; [] and a seek back when the fetch skipped some."""
             expected = self._expected.get(tp)
+            if expected is None:  # no seek seen for it: the offset Faust last committed, if any
+                committed = self._committed_offset.get(tp)
+                expected = committed if committed else None
             if expected is None or tp.topic.endswith("-changelog"):  # compacted: holes are normal
                 if tp_records:
                     self._expected[tp] = tp_records[-1].offset + 1
@@ -149,6 +152,15 @@ def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int
                     break
                 if active_partitions is not None and tp not in active_partitions \
                         and tp not in self._buffered_partitions:
+                    # Paused since the fetch (a rebalance, recovery): Faust drops these records,
+                    # but the fetch position is past them now. Back to the first, so that they
+                    # are read once the partition is active again, not skipped.
+                    if tp_records and not tp.topic.endswith("-changelog"):
+                        self.log.info(f"records of paused {tp} from {tp_records[0].offset} dropped: seeking back")
+                        try:
+                            await super().seek(tp, tp_records[0].offset)
+                        except Exception as exc:  # revoked meanwhile: its next owner starts from the commit
+                            self.log.info(f"no seek back for {tp}: {exc!r}")
                     continue
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 tp_records = await self._fresh(tp, tp_records)
