@@ -25,19 +25,20 @@ def preload(run: Run, traffic: Traffic) -> float:
     return seconds
 
 
-def baseline(run: Run, traffic: Traffic) -> dict:
-    """The plain aiokafka consume-decode-encode-produce loop, in its own process."""
+def baseline(run: Run, traffic: Traffic, label: str = "baseline") -> dict:
+    """The plain aiokafka consume-decode-encode-produce loop, in its own process (its own
+    consumer group and output topic, so it can run more than once on the same inputs)."""
     inbound = [run.topic(n) for n in (names.SEGMENT_IDENTIFY, names.SEGMENT_TRACK)]
-    out = run.topic("bench.baseline-out")
+    out = run.topic(f"bench.{label}-out")
     run.create_topic(out)
-    say("  baseline: aiokafka consume -> orjson loads/dumps -> produce")
+    say(f"  {label}: aiokafka consume -> orjson loads/dumps -> produce")
     result = subprocess.run([PYTHON, "-m", "bench.baseline", run.bootstrap, out, str(len(traffic.records)), *inbound],
                             cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S + 60)
     if result.returncode != 0:
         raise RuntimeError(f"baseline failed:\n{result.stderr[-3000:]}")
     data = orjson.loads(result.stdout.strip().splitlines()[-1])
     data["events_per_s"] = data["count"] / data["seconds"] if data["seconds"] else 0.0
-    say(f"  baseline: {data['count']:,} in {data['seconds']:.2f}s = {data['events_per_s']:,.0f}/s")
+    say(f"  {label}: {data['count']:,} in {data['seconds']:.2f}s = {data['events_per_s']:,.0f}/s")
     return data
 
 
@@ -53,7 +54,8 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
     for proc in procs:
         proc.start()
     broker_cpu0 = proc_cpu_seconds(broker_pid) if broker_pid else 0.0
-    samples: list = []  # (wall time, messages in, inputs applied, inputs applied per worker)
+    # (wall time, messages in, inputs applied, inputs applied per worker, CPU-s per worker, broker CPU-s)
+    samples: list = []
     rss_ready: dict = {}
     first = None
     deadline = time.monotonic() + TIMEOUT_S
@@ -79,7 +81,8 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
                 first = (samples[-1][0] + now) / 2 if samples else now
                 cpu_first = {p.index: p.cpu_seconds() for p in procs}
                 broker_first = proc_cpu_seconds(broker_pid) if broker_pid else 0.0
-            samples.append((now, seen, done, per_worker))
+            samples.append((now, seen, done, per_worker, [p.cpu_seconds() for p in procs],
+                            proc_cpu_seconds(broker_pid) if broker_pid else 0.0))
             if done >= expected:
                 break
             if time.monotonic() - last_note > 5:
@@ -145,8 +148,11 @@ def _all_working(samples: list, expected: int, first: float) -> dict | None:
     hi = next((s for s in samples if s[2] >= 0.9 * expected), None)
     if lo is None or hi is None or hi[0] <= lo[0]:
         return None
-    return {"from_s": lo[0] - first, "seconds": hi[0] - lo[0], "applied": hi[2] - lo[2],
-            "events_per_s": (hi[2] - lo[2]) / (hi[0] - lo[0])}
+    seconds = hi[0] - lo[0]
+    return {"from_s": lo[0] - first, "seconds": seconds, "applied": hi[2] - lo[2],
+            "events_per_s": (hi[2] - lo[2]) / seconds,
+            "worker_cores": [(b - a) / seconds for a, b in zip(lo[4], hi[4])],
+            "broker_cores": (hi[5] - lo[5]) / seconds}
 
 
 def _steady_rate(samples: list, expected: int) -> float:

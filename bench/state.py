@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +27,7 @@ from .cpu import quiet_window
 from .gen import state_templates, states_from_templates
 
 TEMPLATES = 2000
-SETTLE_S = 3.0  # after /health, before reading RSS: let the first commit and timers run
+SETTLE_S = 3.0  # after the due index is rebuilt, before reading RSS: let the first commit and timers run
 ADMIN_KEY = "bench-admin-key"
 READ_BACK = 200  # users read back through GET /v1/users/{id} after each recovery
 
@@ -85,12 +86,33 @@ def _admin_get(url: str, user_id: str) -> tuple[int, bytes]:
         return 0, repr(error).encode()
 
 
+_DUE_INDEX = re.compile(r"due index rebuilt users=(\d+) seconds=([0-9.]+)")
+
+
+def wait_due_index(worker, timeout_s: float = 600.0) -> dict | None:
+    """The due-time index is rebuilt in the background after recovery (streams.agents.timers),
+    after /health answers: wait for its log line (the worker logs at INFO here)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and worker.proc.poll() is None:
+        match = _DUE_INDEX.search(worker.log_path.read_text(errors="replace"))
+        if match:
+            return {"users": int(match[1]), "seconds": float(match[2]),
+                    "done_after_health_s": time.monotonic() - worker.ready_at}
+        time.sleep(0.2)
+    return None
+
+
 def start_and_time(run: Run, index: int, data_dir: Path, label: str, profile: Path | None = None,
-                    check_users: int = 0) -> dict:
-    worker = run.worker(index, data_dir=data_dir, profile=profile, env={"STREAMS_ADMIN_KEY": ADMIN_KEY}).start()
+                   check_users: int = 0) -> dict:
+    worker = run.worker(index, data_dir=data_dir, profile=profile,
+                        env={"STREAMS_ADMIN_KEY": ADMIN_KEY, "STREAMS_LOG_LEVEL": "INFO"}).start()
     seconds = worker.wait_ready(timeout_s=1800, label=label)
+    due_index = wait_due_index(worker)
     time.sleep(SETTLE_S)
-    result = {"seconds": seconds, "rss": worker.rss(), "cpu_seconds": worker.cpu_seconds()}
+    result = {"seconds": seconds, "rss": worker.rss(), "cpu_seconds": worker.cpu_seconds(), "due_index": due_index}
+    if due_index:
+        say(f"  {label}: due index of {due_index['users']:,} users rebuilt in {due_index['seconds']:.1f}s, "
+            f"done {due_index['done_after_health_s']:.1f}s after /health")
     if check_users:
         result["read_back"] = check = read_back(worker.url, run.tag, check_users)
         say(f"  {label}: {check['ok']}/{check['sampled']} sampled users read back through GET /v1/users/{{id}}, "

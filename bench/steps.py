@@ -47,12 +47,14 @@ def step_pipeline(broker: Broker, workdir: Path, sizes: dict, profile_dir: Path 
                           "tracks": traffic.tracks, "duplicates": traffic.duplicates,
                           "avg_bytes": traffic.bytes / len(traffic.records)}
         out["preload_s"] = pipeline.preload(run, traffic)
-        window = quiet_window(sizes["quiet_wait_s"])
-        out["baseline"] = pipeline.baseline(run, traffic)
-        out["baseline"]["load"] = window.stop()
+        # The loop before and after the one worker: the faster of the two is the reference
+        # (another process on the shared machine can only slow a run down).
+        out["baselines"] = [_baseline(run, traffic, "baseline", sizes)]
         window = quiet_window(sizes["quiet_wait_s"])
         out["one"] = pipeline.workers(run, traffic, 1, broker_pid=broker.pid())
         out["one"]["load"] = window.stop()
+        out["baselines"].append(_baseline(run, traffic, "baseline-again", sizes))
+        out["baseline"] = max(out["baselines"], key=lambda b: b["events_per_s"])
     finally:
         run.cleanup()
     run = Run(broker, workdir, "pipe2")
@@ -79,6 +81,13 @@ def step_pipeline(broker: Broker, workdir: Path, sizes: dict, profile_dir: Path 
         finally:
             run.cleanup()
     return out
+
+
+def _baseline(run: Run, traffic, label: str, sizes: dict) -> dict:
+    window = quiet_window(sizes["quiet_wait_s"])
+    result = pipeline.baseline(run, traffic, label)
+    result["load"] = window.stop()
+    return result
 
 
 # 2. Decision latency ---------------------------------------------------------------------------

@@ -98,8 +98,41 @@ def warm_ok(s: dict) -> bool:
 PASS, MISS, REPORTED, NOT_RUN = "**met**", "**missed**", "reported", "not run"
 
 
-def rows(results: dict) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) for every target of the issue, in its order."""
+def headroom(measured: float, threshold: float, at_least: bool) -> float:
+    """How far a measured value is on the good side of its threshold, as a fraction of the
+    threshold (negative: on the wrong side)."""
+    measured = num(measured)
+    if measured == float("inf"):
+        return float("-inf")
+    return (measured / threshold - 1) if at_least else (1 - measured / threshold)
+
+
+def margins(results: dict) -> list[tuple[str, float]]:
+    """(what, headroom) of every threshold this run measured, narrowest first."""
+    t, out = TARGETS, []
+    p, lat, s, b = (results.get(k) for k in ("pipeline", "latency", "state", "bridge"))
+    if p:
+        out += [("one worker's events/s", headroom(p["one"]["events_per_s"], t["one_worker_events_per_s"], True)),
+                ("one worker's share of the plain loop", headroom(p["ratio"], t["one_worker_ratio"], True))]
+    at = latency_at_target(lat) if lat else None
+    if at:
+        out.append((f"p99 at {t['latency_rate']:,}/s", headroom(at["p99_ms"], t["latency_p99_ms"], False)))
+    if s:
+        out += [("cold recovery of 1M users", headroom(cold_estimate_1m(s), t["cold_recovery_s"], False)),
+                ("warm restart", headroom(s["warm"]["seconds"], t["warm_restart_s"], False))]
+    at = bridge_at_target(b) if b else None
+    if at:
+        out += [("bridge req/s", headroom(at["requests_per_s"], t["bridge_rps"], True)),
+                ("bridge p99", headroom(at["p99_ms"], t["bridge_p99_ms"], False))]
+    return sorted(out, key=lambda m: m[1])
+
+
+def _pct(*values: float) -> str:
+    return " / ".join("—" if v == float("-inf") else f"{100 * v:+.0f}%" for v in values)
+
+
+def rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """(target, measured, verdict, headroom) for every target of the issue, in its order."""
     t = TARGETS
     out = []
     p = results.get("pipeline")
@@ -109,24 +142,26 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
         one, base = p["one"], p["baseline"]
         out.append((name, f"{one['events_per_s']:,.0f} events/s = {100 * p['ratio']:.1f}% of the loop's "
                           f"{base['events_per_s']:,.0f}; CPU per event: worker {cpu_us(one):,.0f} µs, "
-                          f"loop {cpu_us(base):,.0f} µs", PASS if pipeline_ok(p) else MISS))
+                          f"loop {cpu_us(base):,.0f} µs", PASS if pipeline_ok(p) else MISS,
+                    _pct(headroom(one["events_per_s"], t["one_worker_events_per_s"], True),
+                         headroom(p["ratio"], t["one_worker_ratio"], True))))
         two = p["two"]
         out.append(("two workers, same app (partitions shared): ratio to one worker; the broker's share "
                     "of the machine",
                     f"{two['events_per_s']:,.0f} events/s = {two['events_per_s'] / one['events_per_s']:.2f}× one "
                     f"worker{_all_working(two, one)}; broker {broker_cores(two):.2f} cores = "
                     f"{100 * broker_cores(two) / cores():.0f}% of the machine's {cores()} "
-                    f"(one worker's run: {broker_cores(one):.2f} cores)", REPORTED))
+                    f"(one worker's run: {broker_cores(one):.2f} cores)", REPORTED, ""))
     else:
-        out += [(name, "", NOT_RUN), ("two workers: ratio to one worker; the broker's share", "", NOT_RUN)]
+        out += [(name, "", NOT_RUN, ""), ("two workers: ratio to one worker; the broker's share", "", NOT_RUN, "")]
     lat = results.get("latency")
     name = f"p99 identify → decision < {t['latency_p99_ms']:.0f} ms at {t['latency_rate']:,} identify/s offered"
     at = latency_at_target(lat) if lat else None
     if at:
         out.append((name, f"p99 {ms(at['p99_ms'])} (p50 {ms(at['p50_ms'])}, {at['decided_per_s']:,.0f} decided/s)",
-                    PASS if latency_ok(at) else MISS))
+                    PASS if latency_ok(at) else MISS, _pct(headroom(at["p99_ms"], t["latency_p99_ms"], False))))
     else:
-        out.append((name, "", NOT_RUN))
+        out.append((name, "", NOT_RUN, ""))
     if lat:
         best, above = highest_sustained(lat)
         tried = ", ".join(f"{r['rate']:,.0f}" for r in sorted(lat["runs"], key=lambda r: r["rate"]))
@@ -135,7 +170,7 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
         if above:
             found += f"; at {above['rate']:,.0f}/s p99 was {ms(above['p99_ms'])}"
         out.append((f"highest offered rate with p99 < {t['latency_p99_ms']:.0f} ms", f"{found} (rates tried: {tried})",
-                    REPORTED))
+                    REPORTED, ""))
     s = results.get("state")
     if s:
         cold, warm = s["cold"], s["warm"]
@@ -143,20 +178,22 @@ def rows(results: dict) -> list[tuple[str, str, str]]:
                     f"{cold['seconds']:.1f} s for {s['users']:,} users, ~{cold_estimate_1m(s):.0f} s for 1M "
                     "(start-up + the rest scaled linearly)")
         out.append((f"cold recovery of 1M users < {t['cold_recovery_s']:.0f} s, users readable afterwards",
-                    f"{measured}; {_read_back_note(cold)}", PASS if cold_ok(s) else MISS))
+                    f"{measured}; {_read_back_note(cold)}", PASS if cold_ok(s) else MISS,
+                    _pct(headroom(cold_estimate_1m(s), t["cold_recovery_s"], False))))
         out.append((f"warm restart < {t['warm_restart_s']:.0f} s", f"{warm['seconds']:.1f} s; {_read_back_note(warm)}",
-                    PASS if warm_ok(s) else MISS))
+                    PASS if warm_ok(s) else MISS, _pct(headroom(warm["seconds"], t["warm_restart_s"], False))))
     else:
-        out += [("cold recovery of 1M users < 60 s", "", NOT_RUN), ("warm restart < 5 s", "", NOT_RUN)]
+        out += [("cold recovery of 1M users < 60 s", "", NOT_RUN, ""), ("warm restart < 5 s", "", NOT_RUN, "")]
     b = results.get("bridge")
     name = (f"bridge `GET /v1/eligibility/{{userId}}` ≥ {t['bridge_rps']:,.0f} req/s with p99 "
             f"< {t['bridge_p99_ms']:.0f} ms at concurrency {t['bridge_concurrency']}")
     at = bridge_at_target(b) if b else None
     if at:
         out.append((name, f"{at['requests_per_s']:,.0f} req/s, p99 {at['p99_ms']:.1f} ms",
-                    PASS if bridge_ok(b) else MISS))
+                    PASS if bridge_ok(b) else MISS, _pct(headroom(at["requests_per_s"], t["bridge_rps"], True),
+                                                         headroom(at["p99_ms"], t["bridge_p99_ms"], False))))
     else:
-        out.append((name, "", NOT_RUN))
+        out.append((name, "", NOT_RUN, ""))
     out.append(_reliability_row(results.get("reliability")))
     return out
 
@@ -190,13 +227,13 @@ def _read_back_note(r: dict) -> str:
             f"an unknown id {check['unknown_status']}")
 
 
-def _reliability_row(rel: dict | None) -> tuple[str, str, str]:
+def _reliability_row(rel: dict | None) -> tuple[str, str, str, str]:
     name = "fault suite (`make chaos`) with the batch path on"
     if not rel:
-        return name, "docs/reliability.md not present: the fault suite has not been run on this branch", NOT_RUN
+        return name, "docs/reliability.md not present: the fault suite has not been run on this branch", NOT_RUN, ""
     figures = rel["figures"]
     shown = [f"{k} {figures[k]}" for k in ("lost", "split duplicates", "state differences (users)",
                                            "worker kills (SIGKILL)", "broker restarts", "recovery after a kill, p50 / max")
              if k in figures]
     return (name, f"docs/reliability.md, run of {rel['date']}: {rel['verdict']}"
-            + (f" ({', '.join(shown)})" if shown else ""), REPORTED)
+            + (f" ({', '.join(shown)})" if shown else ""), REPORTED, "")

@@ -80,7 +80,8 @@ def _method_section(sizes: dict) -> list:
         "CPU per event is the worker processes' CPU from the first input read to the last applied, "
         "over the messages; the loop's, its process's CPU over the messages it moved.",
         "- The plain loop (bench/baseline.py) is a separate process with the same inputs, run just "
-        "before the one worker on the same broker: AIOKafkaConsumer.getmany, orjson.loads, "
+        "before and just after the one worker on the same broker (a consumer group of its own each "
+        "time; the faster run is the reference): AIOKafkaConsumer.getmany, orjson.loads, "
         "orjson.dumps, AIOKafkaProducer.send per message.",
         "- The broker's share: the Kafka process's CPU (from /proc) over the same window as the "
         "workers' (first input read to all applied), in cores, and over the machine's cores.",

@@ -5,7 +5,7 @@ from .. import profiling
 from ..fmt import load_note, ms, num
 from ..profiling import FRAMEWORK, hot, share
 from ..targets import (TARGETS, bridge_at_target, bridge_ok, cold_estimate_1m, cold_ok, cpu_us, latency_at_target,
-                       latency_ok, pipeline_ok, warm_ok)
+                       latency_ok, margins, pipeline_ok, warm_ok)
 
 # The agent's per-input path, as labelled in profiling.HOT, with what each is.
 INPUT_PATH = (
@@ -182,7 +182,13 @@ def bottlenecks_section(results: dict) -> list:
     if st:
         lines += _state(st)
     if len(lines) == 2:
-        lines += ["Every target with a threshold was met in this run: no profile was needed.", ""]
+        narrow = margins(results)[:2]
+        lines += ["Every target with a threshold was met in this run, so no profile was taken (`--no-profile` "
+                  "aside, bench.steps profiles only what a run misses)."
+                  + (" The narrowest headroom: " + ", then ".join(f"{what} ({100 * room:+.0f}%)" for what, room in narrow)
+                     + "." if narrow else "")
+                  + (" A figure this close to its threshold can fall on either side from one run to the next on "
+                     "a shared machine." if narrow and narrow[0][1] < 0.10 else ""), ""]
     elif not any(k in (x or {}) for x in (p, lat, b, st) for k in ("profile", "warm_profile")):
         lines += ["(No profile in this run: `--no-profile`, or pyinstrument is not installed "
                   "(`.venv/bin/pip install pyinstrument`).)", ""]
