@@ -48,6 +48,7 @@ class CpuWindow:
         self.table0 = _proc_table()
         self.children0 = self._children_cpu()
         self.waited_s = 0.0
+        self.found_quiet = True
 
     def _children_cpu(self) -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -71,7 +72,8 @@ class CpuWindow:
         others = max(0.0, busy - ours)
         return {"seconds": elapsed, "machine_cores_busy": busy / elapsed if elapsed else 0.0,
                 "bench_cores": ours / elapsed if elapsed else 0.0,
-                "other_cores": others / elapsed if elapsed else 0.0, "waited_s": self.waited_s}
+                "other_cores": others / elapsed if elapsed else 0.0, "waited_s": self.waited_s,
+                "found_quiet": self.found_quiet}
 
 
 _quiet_budget = {"left_s": float("inf")}
@@ -88,16 +90,17 @@ def quiet_window(limit_s: float, threshold_cores: float = 0.3, sample_s: float =
     is shared, and a measurement taken while other work holds a core says little. The wait is
     recorded (`waited_s` in stop())."""
     limit_s = min(limit_s, _quiet_budget["left_s"])
-    started, waited = time.monotonic(), 0.0
+    started, waited, quiet = time.monotonic(), 0.0, limit_s <= 0
     while waited < limit_s:
         probe = CpuWindow()
         time.sleep(sample_s)
         other = probe.stop()["other_cores"]
         if other < threshold_cores:
+            quiet = True
             break
         waited = time.monotonic() - started
         say(f"  other processes use {other:.2f} cores: waiting for them to quieten ({waited:.0f}/{limit_s:.0f} s)")
     _quiet_budget["left_s"] -= waited
     window = CpuWindow()
-    window.waited_s = waited
+    window.waited_s, window.found_quiet = waited, quiet
     return window

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import profiling
-from ..fmt import load_note, ms, num
+from ..fmt import cores, load_note, ms, num
 from ..profiling import FRAMEWORK, hot, share
 from ..targets import (TARGETS, bridge_at_target, bridge_ok, cold_estimate_1m, cold_ok, cpu_us, latency_at_target,
                        latency_ok, margins, pipeline_ok, warm_ok)
@@ -53,23 +53,58 @@ def _worker_paragraph(summary: dict, what: str) -> str:
 
 def _pipeline(p: dict) -> list:
     one, base = p["one"], p["baseline"]
+    needed = TARGETS["one_worker_ratio"] * base["events_per_s"]
+    used = one["cpu_seconds"] / max(one["seconds"], 1e-9)
     lines = [
         "### Throughput: one worker vs the plain loop",
         "",
         f"One worker: {one['events_per_s']:,.0f} events/s = {100 * p['ratio']:.1f}% of the loop's "
         f"{base['events_per_s']:,.0f} (targets: {TARGETS['one_worker_events_per_s']:,.0f} and "
         f"{100 * TARGETS['one_worker_ratio']:.0f}%). The loop spends {cpu_us(base):,.0f} µs of CPU per message, the "
-        f"worker {cpu_us(one):,.0f} µs. For every input the worker does what the loop does (fetch, decode, "
-        "produce), and on top: validation, the user's state read once per batch, userstate.apply, "
-        "targeting.decide, the state encoded, and per batch the commit (outputs acknowledged, the changed "
-        "users' changelog records, one RocksDB write batch).",
+        f"worker {cpu_us(one):,.0f} µs, using {used:.2f} of a core"
+        + (": it is held by its CPU. " if used >= 0.85 else ". ")
+        + f"{100 * TARGETS['one_worker_ratio']:.0f}% of this loop is {needed:,.0f} events/s, which at the same "
+        f"{used:.2f} of a core means at most {1e6 * used / needed:,.0f} µs per event. For every input the worker "
+        "does what the loop does (fetch, decode, produce), and on top: validation, the user's state read once per "
+        "batch, userstate.apply, targeting.decide, the state encoded, and per batch the commit (outputs "
+        "acknowledged, the changed users' changelog records, one RocksDB write batch)."
+        + _contention(one.get("load"), p.get("profile"), "the worker and the broker"),
         "",
     ]
+    loops = p.get("baselines") or []
+    if len(loops) > 1:
+        slow, fast = sorted(r["events_per_s"] for r in loops)[0], base["events_per_s"]
+        if fast > 1.15 * slow:
+            lines += [f"The loop's two runs differ: {slow:,.0f} and {fast:,.0f} events/s. With the slower as the "
+                      f"reference the worker would be at {100 * one['events_per_s'] / slow:.1f}%: the ratio "
+                      "target depends on how fast the loop happens to run on the shared machine; the faster run "
+                      "is used, being the loop's ability rather than its interference.", ""]
     if "profile" in p:
         s = p["profile"]
         lines += [_worker_paragraph(s, f"one worker, {p['profiled']['messages']:,} messages"), "",
+                  f"Faust itself (faust and mode) is {share(s, 'faust', 'mode'):.1f}% of the busy time: the "
+                  "per-event framework cost that dominated the run before is gone. What is left is the survey logic "
+                  f"run for every input (targeting.decide alone is {hot(s, 'targeting.py:decide'):.0f}% of the wall "
+                  f"time), the producer (aiokafka's send {hot(s, 'producer.py:AIOKafkaProducer.send'):.0f}%, "
+                  "outputs and changelog records) and the event loop.", "",
                   profiling.markdown(s, "Profile: one worker, pipeline mix"), ""]
     return lines
+
+
+def _contention(load: dict | None, summary: dict | None, ours: str) -> str:
+    """What other processes and the CPU scheduler took from the worker, from the figures."""
+    text = ""
+    if load and load.get("other_cores", 0) >= 0.3:
+        text += (f" Other processes held {load['other_cores']:.2f} of the machine's {cores()} cores during this run"
+                 + (" (the bounded wait before it found no quiet moment)" if load.get("found_quiet") is False else "")
+                 + f": {ours} shared the rest.")
+    if summary and summary["busy"] > summary["cpu_time"]:
+        ready = summary["busy"] - summary["cpu_time"]
+        text += (f" In the profile the worker's event loop was out of its epoll wait for {summary['busy']:.1f} s "
+                 f"while the whole process got {summary['cpu_time']:.1f} s of CPU: for at least {ready:.1f} s "
+                 f"({100 * ready / summary['busy']:.0f}%) it had work and was not on a core (waiting for one, or "
+                 "blocked in a system call).")
+    return text
 
 
 def _latency(lat: dict) -> list:
@@ -77,6 +112,7 @@ def _latency(lat: dict) -> list:
     rate = int(at["rate"])
     kept_up = at["decided_per_s"] >= 0.95 * rate
     before_worker = num(at["to_decision_p99_ms"])
+    lower = [r for r in sorted(lat["runs"], key=lambda r: r["rate"]) if r["rate"] < rate]
     lines = [
         f"### Latency at {rate:,} identify/s",
         "",
@@ -90,7 +126,11 @@ def _latency(lat: dict) -> list:
            "It did not keep up with the offered rate: a queue builds up in the input topic and the latency is "
            "mostly the time spent in it, growing for as long as the load lasts. ")
         + f"The decision was produced (its Kafka timestamp) at p99 {ms(before_worker)} after the identify; the "
-          f"load generator's own consumer adds the rest. Machine: {load_note(at.get('load'))}.",
+          f"load generator's own consumer adds the rest."
+        + _contention(at.get("load"), lat.get("profile"), "the worker, the broker and the load generator")
+        + (" At the lower rates the p99 was " + ", ".join(f"{ms(r['p99_ms'])} at {r['rate']:,.0f}/s" for r in lower)
+           + (" (other processes: " + ", ".join(f"{r['load']['other_cores']:.2f}" for r in lower if r.get("load"))
+              + " cores)" if all(r.get("load") for r in lower) else "") + "." if lower else ""),
         "",
     ]
     if "profile" in lat:
