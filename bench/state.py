@@ -141,7 +141,7 @@ def recovery(run: Run, users: int, quiet_s: float = 0.0) -> dict:
     window = quiet_window(quiet_s)
     warm = start_and_time(run, 2, run.workdir / "data-restore", "warm restart", check_users=users)
     warm["load"] = window.stop()
-    result = {"users": users, "fill": fill, "empty": empty, "cold": cold, "warm": warm,
+    result = {"users": users, "partitions": run.partitions, "fill": fill, "empty": empty, "cold": cold, "warm": warm,
               "rss_per_user": (cold["rss"] - empty["rss"]) / users,
               "store_per_user": cold["store_bytes"] / users}
     return result

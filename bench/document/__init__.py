@@ -89,7 +89,7 @@ def _method_section(sizes: dict) -> list:
         "- Recovery: after the cold recovery and after the warm restart, a sample of users is read "
         "back through `GET /v1/users/{userId}` with the admin key and compared with what was "
         "written to the changelog (userId, name, email), and an id never written must answer 404.",
-        "- Profiles: pyinstrument on a separate, smaller run (its overhead would distort the "
+        "- Profiles: pyinstrument on a separate run of the same kind (its overhead would distort the "
         "figures above), only for the targets missed; sessions and text trees in var/bench/profiles/.",
         f"- Sizes of this run: {', '.join(f'{k}={_size(v)}' for k, v in sizes.items())}; `--quick` runs every "
         "step small. The figures are also in var/bench/results.json; "

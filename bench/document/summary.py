@@ -33,7 +33,7 @@ def _times(after: float, before: float, smaller_is_better: bool = False) -> str:
     if not before or not after or num(after) == float("inf"):
         return ""
     if smaller_is_better:
-        return f"{before / after:,.1f}× less"
+        return f"{before / after:,.1f}× less" if after <= before else f"{after / before:,.1f}× more"
     return f"{after / before:,.1f}×"
 
 
