@@ -25,19 +25,20 @@ def preload(run: Run, traffic: Traffic) -> float:
     return seconds
 
 
-def baseline(run: Run, traffic: Traffic) -> dict:
-    """The plain aiokafka consume-decode-encode-produce loop, in its own process."""
+def baseline(run: Run, traffic: Traffic, label: str = "baseline") -> dict:
+    """The plain aiokafka consume-decode-encode-produce loop, in its own process (its own
+    consumer group and output topic, so it can run more than once on the same inputs)."""
     inbound = [run.topic(n) for n in (names.SEGMENT_IDENTIFY, names.SEGMENT_TRACK)]
-    out = run.topic("bench.baseline-out")
+    out = run.topic(f"bench.{label}-out")
     run.create_topic(out)
-    say("  baseline: aiokafka consume -> orjson loads/dumps -> produce")
+    say(f"  {label}: aiokafka consume -> orjson loads/dumps -> produce")
     result = subprocess.run([PYTHON, "-m", "bench.baseline", run.bootstrap, out, str(len(traffic.records)), *inbound],
                             cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S + 60)
     if result.returncode != 0:
         raise RuntimeError(f"baseline failed:\n{result.stderr[-3000:]}")
     data = orjson.loads(result.stdout.strip().splitlines()[-1])
     data["events_per_s"] = data["count"] / data["seconds"] if data["seconds"] else 0.0
-    say(f"  baseline: {data['count']:,} in {data['seconds']:.2f}s = {data['events_per_s']:,.0f}/s")
+    say(f"  {label}: {data['count']:,} in {data['seconds']:.2f}s = {data['events_per_s']:,.0f}/s")
     return data
 
 
@@ -53,12 +54,14 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
     for proc in procs:
         proc.start()
     broker_cpu0 = proc_cpu_seconds(broker_pid) if broker_pid else 0.0
-    samples: list = []  # (wall time, messages in, processed + skipped)
+    # (wall time, messages in, inputs applied, inputs applied per worker, CPU-s per worker, broker CPU-s)
+    samples: list = []
     rss_ready: dict = {}
     first = None
     deadline = time.monotonic() + TIMEOUT_S
     last_note = time.monotonic()
     cpu_first: dict = {}
+    broker_first = 0.0
     try:
         while time.monotonic() < deadline:
             for proc in procs:
@@ -69,14 +72,17 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
             seen = sum(metric_sum(m, "survey_streams_messages_in_total", inbound) for m in metrics)
             # Inputs applied to state: every message but the redeliveries. (Skipped duplicates
             # are not counted: after a rebalance, at-least-once redelivers and skips more.)
-            done = sum(metric_sum(m, "survey_streams_processed_total", inbound) for m in metrics)
+            per_worker = [metric_sum(m, "survey_streams_processed_total", inbound) for m in metrics]
+            done = sum(per_worker)
             for proc, m in zip(procs, metrics):
                 if m and proc.index not in rss_ready:
                     rss_ready[proc.index] = proc.rss()
             if first is None and seen > 0:
                 first = (samples[-1][0] + now) / 2 if samples else now
                 cpu_first = {p.index: p.cpu_seconds() for p in procs}
-            samples.append((now, seen, done))
+                broker_first = proc_cpu_seconds(broker_pid) if broker_pid else 0.0
+            samples.append((now, seen, done, per_worker, [p.cpu_seconds() for p in procs],
+                            proc_cpu_seconds(broker_pid) if broker_pid else 0.0))
             if done >= expected:
                 break
             if time.monotonic() - last_note > 5:
@@ -88,6 +94,7 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
             raise RuntimeError(f"{label}: not done within {TIMEOUT_S}s")
         processed_at = samples[-1][0]
         cpu_done = {p.index: p.cpu_seconds() for p in procs}
+        broker_done = proc_cpu_seconds(broker_pid) if broker_pid else 0.0
         # Every decision emitted: the eligibility topic stops growing.
         total, stable_since = watcher.total(), time.monotonic()
         while time.monotonic() - stable_since < STABLE_S and time.monotonic() < deadline:
@@ -110,8 +117,12 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
             "seconds": seconds,
             "events_per_s": len(traffic.records) / seconds,
             "steady_events_per_s": _steady_rate(samples, expected),
+            "all_working": _all_working(samples, expected, first) if count > 1 else None,
             "cpu_seconds": sum(cpu_done[i] - cpu_first.get(i, 0.0) for i in cpu_done),
             "broker_cpu_seconds": (proc_cpu_seconds(broker_pid) - broker_cpu0) if broker_pid else None,
+            # The broker's CPU over the same window as the workers' (first input read -> all applied).
+            "broker_window_cpu_seconds": (broker_done - broker_first) if broker_pid else None,
+            "window_seconds": processed_at - first,
             "rss_ready": sum(rss_ready.values()),
             "rss_end": sum(p.rss() for p in procs),
             "per_worker_processed": [int(metric_sum(m, "survey_streams_processed_total", inbound)) for m in metrics],
@@ -128,6 +139,20 @@ def workers(run: Run, traffic: Traffic, count: int, broker_pid: int | None = Non
         f"duplicates, {total:,} decisions in {seconds:.2f}s = {result['events_per_s']:,.0f}/s "
         f"(steady {result['steady_events_per_s']:,.0f}/s, {result['cpu_seconds']:.1f} CPU-s)")
     return result
+
+
+def _all_working(samples: list, expected: int, first: float) -> dict | None:
+    """The rate while every worker applies inputs: from the first sample at which each one has
+    applied some (the group formed, partitions shared) to 90% of the inputs."""
+    lo = next((s for s in samples if s[3] and all(x > 0 for x in s[3])), None)
+    hi = next((s for s in samples if s[2] >= 0.9 * expected), None)
+    if lo is None or hi is None or hi[0] <= lo[0]:
+        return None
+    seconds = hi[0] - lo[0]
+    return {"from_s": lo[0] - first, "seconds": seconds, "applied": hi[2] - lo[2],
+            "events_per_s": (hi[2] - lo[2]) / seconds,
+            "worker_cores": [(b - a) / seconds for a, b in zip(lo[4], hi[4])],
+            "broker_cores": (hi[5] - lo[5]) / seconds}
 
 
 def _steady_rate(samples: list, expected: int) -> float:

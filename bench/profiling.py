@@ -6,28 +6,37 @@ self time; plus the inclusive time of the hot-path functions named in HOT.
 """
 from __future__ import annotations
 
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-IDLE = {"poll", "select", "epoll.poll", "EpollSelector.select"}
+from .common import PYTHON, REPO
+
+# Waiting, not working: the event loop's epoll, and a thread blocked on a lock (start-up's
+# blocking Kafka admin calls, a thread join).
+IDLE = {"poll", "select", "epoll.poll", "EpollSelector.select", "lock.acquire"}
+IDLE_LABEL = "idle (epoll and lock waits)"
 HOT = (
     ("streams/agents/users.py", "process"),
-    ("streams/agents/users.py", "handle"),
-    ("streams/agents/users.py", "save"),
+    ("streams/agents/users.py", "apply_record"),
+    ("streams/agents/userinputs.py", "apply_input"),
     ("streams/userstate.py", "apply"),
     ("streams/targeting.py", "decide"),
     ("streams/schemas/segment.py", "decode"),
+    ("streams/state.py", "encode"),
     ("streams/agents/emit.py", "send"),
-    ("faust/tables/table.py", "Table.__setitem__"),
-    ("faust/tables/base.py", "Collection.send_changelog"),
-    ("faust/stores/rocksdb.py", "Store._set"),
-    ("faust/stores/rocksdb.py", "Store._get"),
+    ("streams/agents/userstore.py", "UserBatch.load"),
+    ("streams/agents/userstore.py", "UserBatch.commit"),
+    ("aiokafka/producer/producer.py", "AIOKafkaProducer.send"),
+    ("streams/batching.py", "Consumer.getmany"),
+    ("faust/transport/consumer.py", "Consumer._drain_messages"),
     ("faust/tables/recovery.py", "Recovery._restart_recovery"),
     ("faust/tables/recovery.py", "Recovery._slurp_changelogs"),
-    ("streams/agents/users.py", "rebuild_due_index"),
+    ("streams/app.py", "JsonTable.apply_changelog_batch"),
+    ("streams/agents/timers.py", "rebuild_due_index"),
     ("streams/web/views.py", "Eligibility.get"),
     ("streams/web/views.py", "_live_state"),
-    ("faust/app/router.py", "Router.route_req"),
+    ("streams/web/views.py", "BridgeView.owner_or_forward"),
     ("aiohttp/web_protocol.py", "RequestHandler._handle_request"),
 )
 
@@ -37,7 +46,7 @@ def _category(frame) -> str:
     function = frame.function or ""
     if path == "<built-in>" or not path:
         if function in IDLE:
-            return "idle (epoll wait)"
+            return IDLE_LABEL
         if function in ("dumps", "loads"):
             return "orjson"
         if function.startswith(("Rdict.", "WriteBatch.")) or "Rdict" in (frame.class_name or ""):
@@ -57,7 +66,7 @@ def _category(frame) -> str:
 
 def _short(frame) -> str:
     path = (frame.file_path or "").replace("\\", "/")
-    for marker in ("/site-packages/", "/work/main/", "/lib/python3.11/"):
+    for marker in ("/site-packages/", f"{REPO}/", "/lib/python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
             break
@@ -96,7 +105,7 @@ def summarize(session_path: Path, top: int = 15) -> dict:
 
     if root is not None:
         walk(root, frozenset())
-    busy = total - categories.get("idle (epoll wait)", 0.0)
+    busy = total - categories.get(IDLE_LABEL, 0.0)
     return {
         "duration": session.duration,
         "cpu_time": session.cpu_time,
@@ -104,7 +113,7 @@ def summarize(session_path: Path, top: int = 15) -> dict:
         "busy": busy,
         "categories": sorted(categories.items(), key=lambda kv: -kv[1]),
         "functions": sorted(((k, v) for k, v in functions.items()
-                             if not k.startswith(("poll ", "select ", "epoll.poll "))),
+                             if k.split(" (", 1)[0] not in IDLE),
                             key=lambda kv: -kv[1])[:top],
         "hot": sorted(hot.items(), key=lambda kv: -kv[1]),
     }
@@ -114,7 +123,7 @@ def markdown(summary: dict, title: str) -> str:
     busy = summary["busy"] or 1e-9
     total = summary["sampled"] or 1e-9
     lines = [f"**{title}** — sampled {summary['sampled']:.1f} s wall, {summary['cpu_time']:.1f} s CPU, "
-             f"busy (not waiting in epoll) {summary['busy']:.1f} s.", "",
+             f"busy (not waiting in epoll or on a lock) {summary['busy']:.1f} s.", "",
              "| self time by package | s | % of busy |", "|---|---:|---:|"]
     for name, seconds in summary["categories"]:
         share = "—" if name.startswith("idle") else f"{100 * seconds / busy:.1f}"
@@ -127,3 +136,25 @@ def markdown(summary: dict, title: str) -> str:
         for name, seconds in summary["hot"]:
             lines.append(f"| `{name}` | {seconds:.2f} | {100 * seconds / total:.1f} |")
     return "\n".join(lines)
+
+
+def render_text(session: Path) -> None:
+    """A readable tree next to the session (pyinstrument's text renderer)."""
+    with open(session.with_suffix(".txt"), "w") as out:
+        subprocess.run([PYTHON, "-m", "pyinstrument", "--load", str(session), "-r", "text", "--no-color"],
+                       stdout=out, stderr=subprocess.DEVNULL, cwd=REPO, timeout=300)
+
+
+def share(summary: dict, *categories: str) -> float:
+    """% of the busy (not idle) time spent in these packages' own code."""
+    busy = summary["busy"] or 1e-9
+    return 100 * sum(v for k, v in summary["categories"] if k in categories) / busy
+
+
+def hot(summary: dict, name: str) -> float:
+    """% of the sampled wall time inside a HOT function (inclusive), by its label."""
+    total = summary["sampled"] or 1e-9
+    return 100 * sum(v for k, v in summary["hot"] if k == name) / total
+
+
+FRAMEWORK = ("faust", "mode", "aiokafka", "asyncio", "kafka-python", "venusian", "opentracing")
