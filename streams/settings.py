@@ -36,6 +36,7 @@ class Settings:
     processing_guarantee: str = "at_least_once"
     log_level: str = "WARN"
     session_timeout_s: float = 10.0
+    standby_replicas: int = 1
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -61,6 +62,7 @@ class Settings:
             processing_guarantee=env.get("STREAMS_PROCESSING_GUARANTEE") or d.processing_guarantee,
             log_level=env.get("STREAMS_LOG_LEVEL") or d.log_level,
             session_timeout_s=float(env.get("STREAMS_SESSION_TIMEOUT_S") or d.session_timeout_s),
+            standby_replicas=int(env.get("STREAMS_STANDBY_REPLICAS") or d.standby_replicas),
         )
 
     @property

@@ -232,9 +232,18 @@ def _outcomes(survey: Survey, user: _User, recontact_days: float, now: int) -> I
     yield _global_wait(survey, user, recontact_days, now)
 
 
-def _verdict(survey: Survey, user: _User, recontact_days: float, now: int) -> SurveyVerdict:
-    outcomes = tuple(_outcomes(survey, user, recontact_days, now))
-    failing = [(name, unblock) for name, (passed, unblock, _) in zip(RULES, outcomes) if not passed]
+def _verdict(survey: Survey, user: _User, recontact_days: float, now: int, every_rule: bool) -> SurveyVerdict:
+    """The survey's verdict. Without `every_rule` (explain wants them all) it stops at the
+    first failing rule that time alone does not lift: the reason is already known (the
+    first failing rule) and no eligibleAt can come (decide runs once per input)."""
+    outcomes, failing = [], []
+    for name, outcome in zip(RULES, _outcomes(survey, user, recontact_days, now)):
+        outcomes.append(outcome)
+        if not outcome[0]:
+            failing.append((name, outcome[1]))
+            if outcome[1] is None and not every_rule:
+                break
+    outcomes = tuple(outcomes)
     if not failing:
         return SurveyVerdict(survey.id, True, ELIGIBLE, None, outcomes)
     eligible_at = None
@@ -252,11 +261,13 @@ def _rank(survey: Survey) -> tuple[int, int]:
     return -survey.priority, survey.order
 
 
-def decide(state: dict | None, config: Config, now: int, user_id: str | None = None) -> Decision:
-    """The decision for one user at `now`; `user_id` defaults to state["userId"]."""
+def decide(state: dict | None, config: Config, now: int, user_id: str | None = None,
+           every_rule: bool = False) -> Decision:
+    """The decision for one user at `now`; `user_id` defaults to state["userId"].
+    `every_rule`: evaluate every rule of every survey (what explain shows)."""
     user = _User(state, user_id)
     recontact_days = config.project.recontact_days
-    verdicts = tuple(_verdict(survey, user, recontact_days, now) for survey in config.surveys)
+    verdicts = tuple(_verdict(survey, user, recontact_days, now, every_rule) for survey in config.surveys)
     eligible = [survey for survey, verdict in zip(config.surveys, verdicts) if verdict.eligible]
     if eligible:
         return Decision(True, min(eligible, key=_rank), ELIGIBLE, None, verdicts, config.version)

@@ -402,5 +402,5 @@ class Explain(BridgeView):
         if forwarded is not None:
             return forwarded
         now = now_ms()
-        decision = targeting.decide(_live_state(user_id), app_module.config, now, user_id)
+        decision = targeting.decide(_live_state(user_id), app_module.config, now, user_id, every_rule=True)
         return self.reply(targeting.explain_record(decision, user_id, now))

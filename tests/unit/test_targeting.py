@@ -39,7 +39,7 @@ def user(history: dict | None = None, **fields) -> dict:
 
 
 def only_verdict(state, cfg, now=NOW):
-    decision = decide(state, cfg, now)
+    decision = decide(state, cfg, now, every_rule=True)
     assert len(decision.verdicts) == 1
     return decision.verdicts[0]
 
@@ -365,7 +365,7 @@ def test_records_of_a_blocked_user():
 def test_explain_record_shows_every_rule_with_details():
     cfg = config(survey("a", targeting={"min_days_since_signup": 30}), survey("b", priority=1))
     state = user({"b": {"lastDismissedAt": NOW - DAY_MS}}, createdAt=parse_iso("2026-02-17T00:00:00Z"))
-    explained = explain_record(decide(state, cfg, NOW), "u1", NOW)
+    explained = explain_record(decide(state, cfg, NOW, every_rule=True), "u1", NOW)
     json.dumps(explained)  # ready to serve
     assert explained["userId"] == "u1" and explained["now"] == "2026-03-01T00:00:00.000Z"
     assert explained["decision"] == decision_record(decide(state, cfg, NOW), "u1", NOW)
@@ -440,6 +440,18 @@ def test_decide_is_deterministic_and_does_not_touch_the_state(case, offset):
     assert first == second
     assert [v.rules for v in first.verdicts] == [v.rules for v in second.verdicts]
     assert state == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(time_blocked_cases(), st.integers(min_value=-(10**9), max_value=10**9))
+def test_stopping_at_the_first_rule_time_does_not_lift_decides_the_same(case, offset):
+    """decide() stops early on the hot path; explain evaluates every rule: same decision."""
+    cfg, state = case
+    short, full = decide(state, cfg, NOW + offset), decide(state, cfg, NOW + offset, every_rule=True)
+    assert (short.eligible, short.survey, short.reason, short.eligible_at) == \
+        (full.eligible, full.survey, full.reason, full.eligible_at)
+    assert [(v.eligible, v.reason, v.eligible_at) for v in short.verdicts] == \
+        [(v.eligible, v.reason, v.eligible_at) for v in full.verdicts]
 
 
 def test_group_traits_are_targetable_as_group_dot_name():
