@@ -50,12 +50,16 @@ def read_raw(user: str, partition: int | None = None) -> bytes | None:
     """A user's stored state (JSON bytes), from its partition's store; None if absent.
 
     Reads the partition's RocksDB directly: Faust's lookup without an event scans every
-    open partition and remembers every key it ever found (a dict that grows with users)."""
+    open partition and remembers every key it ever found (a dict that grows with users).
+    The partition's database is opened if it is not yet: Faust opens a partition's database
+    when it is newly assigned, not when a standby becomes active or a kept partition comes
+    back, and reading "no such user" from a database nobody opened reset users to nothing
+    (their next input then overwrote them: found by the fault suite)."""
     if _memory():
         state = users.data.get(user)
         return orjson.dumps(state) if state is not None else None
-    db = users.data._dbs.get(partition_of(user) if partition is None else partition)
-    return db.get(user.encode("utf-8", "surrogatepass")) if db is not None else None
+    db = users.data._db_for_partition(partition_of(user) if partition is None else partition)
+    return db.get(user.encode("utf-8", "surrogatepass"))
 
 
 def read_state(user: str) -> dict | None:
