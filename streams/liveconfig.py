@@ -25,6 +25,10 @@ from .config import Config, ConfigError, content_hash, load_config, parse_config
 from .timeutil import iso
 
 KEY = b"surveys"
+# "redecided/<partition>" -> {"version"}: every user of that partition was re-decided under
+# that version (streams.agents.configwatch); a partition without one for the active version
+# is re-decided by whichever worker holds it.
+MARKER_PREFIX = b"redecided/"
 READ_TIMEOUT_S = 30.0
 
 
@@ -45,6 +49,26 @@ class Version:
             return cls(data["version"], data["appliedAt"], data["source"], data["text"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return None  # not ours: ignored
+
+
+def marker_key(partition: int) -> str:
+    return f"{MARKER_PREFIX.decode()}{partition}"
+
+
+def marker_of(key: bytes | None, raw: bytes | None) -> tuple[int, str] | None:
+    """(partition, version) of a re-decision marker record; None for any other record."""
+    if not key or not key.startswith(MARKER_PREFIX) or not raw:
+        return None
+    try:
+        partition, version = int(key[len(MARKER_PREFIX):]), orjson.loads(raw)["version"]
+    except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return (partition, version) if partition >= 0 and isinstance(version, str) else None
+
+
+def published(version: str) -> bool:
+    """Whether a config version came from `surveys apply` (not a worker's own file)."""
+    return version != "unversioned" and not version.endswith(".file")
 
 
 def _read_all(bootstrap: str, topic: str, timeout_s: float = READ_TIMEOUT_S) -> list[Version]:

@@ -37,6 +37,8 @@ class Settings:
     log_level: str = "WARN"
     session_timeout_s: float = 10.0
     standby_replicas: int = 1
+    # Users looked at per second when re-deciding after a config switch (live traffic first).
+    redecide_per_s: float = 20_000.0
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -63,6 +65,7 @@ class Settings:
             log_level=env.get("STREAMS_LOG_LEVEL") or d.log_level,
             session_timeout_s=float(env.get("STREAMS_SESSION_TIMEOUT_S") or d.session_timeout_s),
             standby_replicas=int(env.get("STREAMS_STANDBY_REPLICAS") or d.standby_replicas),
+            redecide_per_s=max(float(env.get("STREAMS_REDECIDE_PER_S") or d.redecide_per_s), 1.0),
         )
 
     @property

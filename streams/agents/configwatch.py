@@ -6,8 +6,16 @@ each batch of inputs is applied under the version current when it began
 (UserBatch.config), so a worker uses one version at a time. Then every user the worker
 holds is re-decided in the background under the new version; each whose decision changes
 gets a `tick` command, which the users agent processes like any input (it re-decides and
-emits the new decision, with its configVersion). The scan is paced (REDECIDE_PER_S) so
+emits the new decision, with its configVersion). The scan is paced (STREAMS_REDECIDE_PER_S) so
 that live traffic keeps its latency.
+
+A scan can be cut short: the worker is killed, or a rebalance moves partitions. So once
+every tick of a scan is acknowledged, the worker writes a marker per partition it scanned
+to the config topic ("redecided/<partition>" -> version), and after every rebalance (and
+at start) each worker re-decides the partitions it holds that have no marker for the
+active version. A version published while no worker ran is applied the same way. A
+re-decision is idempotent (only users whose decision changes get a tick), so a partition
+scanned twice costs time, never a duplicate decision.
 """
 from __future__ import annotations
 
@@ -19,16 +27,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from .. import app as app_module
 from .. import configdiff, liveconfig, topics as names
-from ..app import app, settings
+from ..app import app, settings, users
 from ..config import ConfigError
 from ..metrics import registry
+from . import userstore
 from .emit import send
 from .timers import stored_states
 
 log = logging.getLogger("streams.config")
-REDECIDE_PER_S = 20_000  # users looked at per second while re-deciding
 REDECIDE_CHUNK = 500
+CATCH_UP_WAIT_S = 30.0  # how long a re-decision waits for the config topic's markers
 _redeciding: asyncio.Task | None = None
+_markers: dict[int, str] = {}  # partition -> the last version all its users were re-decided under
+_caught_up = asyncio.Event()  # the config topic has been read to its end once
 
 
 def publish_version_metrics() -> None:
@@ -57,30 +68,98 @@ def switch_to(version: liveconfig.Version) -> bool:
     return True
 
 
-async def redecide(config) -> None:
-    """Tick every user this worker holds whose decision `config` changes (paced)."""
-    started, looked, ticked = time.monotonic(), 0, 0
+def held_partitions() -> frozenset[int]:
+    """The partitions of the users table this worker holds as active."""
+    changelog = users.changelog_topic.get_topic_name()
+    return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog)
+
+
+def stale_partitions(held: frozenset[int], version: str) -> frozenset[int]:
+    """The partitions of `held` not yet re-decided under `version`."""
+    return frozenset(partition for partition in held if _markers.get(partition) != version)
+
+
+async def redecide(config, partitions: frozenset[int]) -> None:
+    """Tick every user of `partitions` whose decision `config` changes (paced), then mark
+    the partitions re-decided under it."""
+    started, looked, ticked, deliveries = time.monotonic(), 0, 0, []
+    chunk = max(1, min(REDECIDE_CHUNK, int(settings.redecide_per_s)))  # a pause at least once a second
     now = int(time.time() * 1000)
     for user, state in stored_states():
+        if userstore.partition_of(user) not in partitions:
+            continue
         looked += 1
         if configdiff.moved(user, state, config, now) is not None:
-            await send(names.USER_COMMANDS, user, {"kind": "tick"})
+            deliveries.append(await send(names.USER_COMMANDS, user, {"kind": "tick"}))
             ticked += 1
-        if looked % REDECIDE_CHUNK == 0:
-            registry.inc("survey_streams_config_users_redecided_total", REDECIDE_CHUNK)
-            behind = looked / REDECIDE_PER_S - (time.monotonic() - started)
+        if looked % chunk == 0:
+            registry.inc("survey_streams_config_users_redecided_total", chunk)
+            behind = looked / settings.redecide_per_s - (time.monotonic() - started)
             await asyncio.sleep(max(behind, 0))
-    registry.inc("survey_streams_config_users_redecided_total", looked % REDECIDE_CHUNK)
+    registry.inc("survey_streams_config_users_redecided_total", looked % chunk)
     registry.inc("survey_streams_config_decisions_changed_total", ticked)
+    await asyncio.gather(*deliveries)  # the ticks are durable before the marker says "done"
+    for partition in sorted(partitions):
+        await _mark(partition, config.version)
     log.warning("users re-decided under the new config", extra={
-        "version": config.version, "users": looked, "changed": ticked, "seconds": round(time.monotonic() - started, 1)})
+        "version": config.version, "users": looked, "changed": ticked,
+        "seconds": round(time.monotonic() - started, 1), "partitions": sorted(partitions)})
+
+
+async def _mark(partition: int, version: str) -> None:
+    try:
+        await (await send(names.CONFIG, liveconfig.marker_key(partition), {"version": version}))
+    except Exception as error:  # no marker: the partition is re-decided again later, harmlessly
+        log.warning("could not mark a partition re-decided", extra={"partition": partition, "error": repr(error)})
+        return
+    _markers[partition] = version
+
+
+async def _redecide_held(config) -> None:
+    """Re-decide the held partitions not yet re-decided under `config`."""
+    try:
+        await asyncio.wait_for(_caught_up.wait(), CATCH_UP_WAIT_S)
+    except asyncio.TimeoutError:  # markers unknown: scan everything held (idempotent)
+        log.warning("config topic not read to its end; re-deciding every partition held")
+    partitions = stale_partitions(held_partitions(), config.version)
+    if not partitions:
+        return
+    await userstore.settled(config.version)  # batches of older versions are durable first
+    await redecide(config, partitions)
 
 
 def _start_redeciding() -> None:
+    """(Re)start re-deciding what this worker holds under the current version; a version
+    from a worker's own file (none published) has nothing to catch up on."""
     global _redeciding
     if _redeciding is not None and not _redeciding.done():
-        _redeciding.cancel()  # a newer version: its own scan covers everyone
-    _redeciding = asyncio.get_running_loop().create_task(redecide(app_module.config))
+        _redeciding.cancel()  # its partitions stay unmarked: the new scan covers them
+    config = app_module.config
+    if not liveconfig.published(config.version):
+        return
+    _redeciding = asyncio.get_running_loop().create_task(_supervised(_redecide_held(config)))
+
+
+async def _supervised(work) -> None:
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # a partition closed under the scan, say: the next rebalance retries
+        log.warning("re-deciding users failed", extra={"error": repr(error)})
+
+
+@users.on_recover
+async def _recovered() -> None:
+    """After every rebalance: partitions new to this worker may not be re-decided yet."""
+    _start_redeciding()
+
+
+@app.on_partitions_revoked.connect
+async def _revoked(sender, revoked, **kwargs) -> None:
+    """A scan must not mark a partition it may have lost half-way."""
+    if _redeciding is not None and not _redeciding.done():
+        _redeciding.cancel()
 
 
 @app.task
@@ -96,12 +175,21 @@ async def follow_config() -> None:
             partition = TopicPartition(topic, 0)
             consumer.assign([partition])
             await consumer.seek_to_beginning(partition)
+            end = (await consumer.end_offsets([partition]))[partition]
             while True:
                 fetched = await consumer.getmany(partition, timeout_ms=1000)
-                versions = [v for v in (liveconfig.Version.of(r.value) for r in fetched.get(partition, ())
-                                        if r.key == liveconfig.KEY) if v is not None]
+                versions = []
+                for record in fetched.get(partition, ()):
+                    if record.key == liveconfig.KEY:
+                        version = liveconfig.Version.of(record.value)
+                        if version is not None:
+                            versions.append(version)
+                    elif (marker := liveconfig.marker_of(record.key, record.value)) is not None:
+                        _markers[marker[0]] = marker[1]
                 if versions and switch_to(versions[-1]):  # the latest of what arrived
                     _start_redeciding()
+                if not _caught_up.is_set() and await consumer.position(partition) >= end:
+                    _caught_up.set()
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -24,6 +24,7 @@ The memory store (tests only) keeps Faust's own table writes, committed inline.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from functools import lru_cache
 
 import orjson
@@ -87,6 +88,15 @@ class PartitionWriter:
 
 _writers: dict[int, PartitionWriter] = {}
 _in_flight = asyncio.Semaphore(MAX_COMMITS_IN_FLIGHT)
+# Batches applied under each config version and not yet durable: a re-decision under a new
+# version waits for those of older ones, whose decisions would otherwise land after it.
+_open_batches: Counter = Counter()
+
+
+async def settled(version: str, poll_s: float = 0.05) -> None:
+    """Return once every batch applied under a version other than `version` is durable."""
+    while any(count for other, count in _open_batches.items() if other != version):
+        await asyncio.sleep(poll_s)
 
 
 def writer_for(partition: int) -> PartitionWriter:
@@ -107,6 +117,12 @@ class UserBatch:
         self._good: dict[str, bytes | None] = {}  # the last good encoding of each user read
         self.dirty: dict[str, bytes] = {}  # user -> the state to write, encoded
         self.deliveries: list = []  # the broker's acknowledgements of the batch's outputs
+        _open_batches[config.version] += 1
+
+    def _closed(self) -> None:
+        _open_batches[self.config.version] -= 1
+        if not _open_batches[self.config.version]:
+            del _open_batches[self.config.version]
 
     def load(self, user: str) -> dict | None:
         if user in self.states:
@@ -137,6 +153,8 @@ class UserBatch:
             except Exception as error:
                 on_failure(error)
                 return
+            finally:
+                self._closed()
             await on_durable()
             return
         await _in_flight.acquire()
@@ -155,6 +173,7 @@ class UserBatch:
             except Exception as error:
                 on_failure(error)
             finally:
+                self._closed()
                 _in_flight.release()
 
         writer.tail = asyncio.get_running_loop().create_task(commit_after_previous())
