@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
 import orjson
@@ -34,6 +35,10 @@ from .timeutil import MINUTE_MS, parse_iso
 
 _MAC_BYTES = 16
 _MAX_TOKEN_CHARS = 64
+# The expiry as `issue` writes it: lowercase hex, at most 64 bits. int(text, 16) alone also
+# reads "0x..", "+", "_" and any length, and an expiry over 64 bits made orjson (in _mac)
+# raise: a 500 at the bridge for any holder of the widget key.
+_EXPIRY = re.compile(r"[0-9a-f]{1,16}")
 
 
 def new_display_id() -> str:
@@ -58,6 +63,8 @@ def expiry(secret: bytes, token, user_id: str, survey_id: str, display_id: str) 
     if not isinstance(token, str) or not secret or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 1:
         return None
     expires_text, mac_text = token.split(".")
+    if not _EXPIRY.fullmatch(expires_text):
+        return None
     try:
         expires = int(expires_text, 16)
         given = base64.urlsafe_b64decode(mac_text + "=" * (-len(mac_text) % 4))

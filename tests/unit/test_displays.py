@@ -36,9 +36,20 @@ def test_a_token_verifies_for_its_own_user_survey_and_display_only():
 
 
 @pytest.mark.parametrize("bad", [None, "", ".", "zz.zz", "ff", "ff.", ".AAAA", "1.2.3", 42, "x" * 100,
-                                 "ffffffffff.!!!!", "\udcff.abc"])
+                                 "ffffffffff.!!!!", "\udcff.abc",
+                                 # expiries orjson cannot write (over 64 bits): once a TypeError, a 500
+                                 "f" * 20 + ".AAAAAAAAAAAAAAAAAAAAAA", "-" + "f" * 20 + ".AAAA", "1" * 40 + ".AAAA",
+                                 "0x10.AAAA", "1_0.AAAA", " 10.AAAA", "+10.AAAA"])
 def test_malformed_tokens_never_verify_and_never_raise(bad):
     assert displays.expiry(SECRET, bad, "u1", "nps", "d1") is None
+
+
+def test_a_token_with_an_expiry_over_64_bits_is_refused_not_raised():
+    refused = displays.check_at_bridge(SECRET, event("f" * 30 + ".AAAAAAAAAAAAAAAAAAAAAA"), 30, NOW)
+    assert refused is not None and refused.code == "invalid_token"
+    with pytest.raises(InvalidInput) as caught:
+        displays.check_in_agent(SECRET, event("-" + "f" * 30 + ".AAAA"), opens_display=True, now=NOW)
+    assert caught.value.code == "invalid_token"
 
 
 def test_a_changed_expiry_breaks_the_signature():
