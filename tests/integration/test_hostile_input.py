@@ -344,3 +344,22 @@ def test_batch_answers_200_only_once_its_dead_letters_are_in_kafka(worker):
     assert status == 200
     # Already there when the answer came: read at once, with no waiting for a producer flush.
     assert dead_letters(worker, "missing_field", lambda v: marker in v["payload"], timeout_s=2)
+
+
+# --- 8. display tokens the bridge cannot read -----------------------------------------------------
+
+def test_a_display_token_with_an_expiry_over_64_bits_gets_403_not_500(worker):
+    user = new_id("token-64")
+    identify(worker, user, PRO)
+    assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
+    display = worker.display(user, KEY)
+    mac = display["token"].split(".")[1]
+    for expiry in ("f" * 20, "-" + "f" * 20, "1" * 40):
+        forged = {"id": display["id"], "token": f"{expiry}.{mac}"[:64]}
+        status, body = worker.post("/v1/widget/events", widget(user, "nps-main", forged, "shown"), KEY)
+        assert status == 403 and body["code"] == "invalid_token", (status, body)
+    # Straight onto the lifecycle topic: refused as a token, not as a processing error.
+    forged = {"id": display["id"], "token": f"{'f' * 20}.{mac}"}
+    worker.produce("surveys.lifecycle", widget(user, "nps-main", forged, "shown"), key=user)
+    assert dead_letters(worker, "invalid_token", lambda v: user in v["payload"])
+    assert_healthy_after(worker, user)
