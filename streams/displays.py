@@ -19,6 +19,10 @@ Choices:
   would open the display after expiry, judged by the time the bridge received it.
 - Display ids are random (128 bits): two polls give two displays, and the lifecycle's
   one-response-per-window rule keeps them to one response.
+- `receivedAt` is written by whoever writes to `surveys.lifecycle`. Where the topic keeps
+  the broker's append time (LogAppendTime, as `topics create` makes it), a receipt earlier
+  than that by more than RECEIPT_SKEW_MS is raised to it (bound_receipt): an old token
+  opens nothing later, and no event is dated into a past day.
 """
 from __future__ import annotations
 
@@ -31,10 +35,13 @@ import secrets
 import orjson
 
 from .errors import INVALID_TOKEN, InvalidInput
-from .timeutil import MINUTE_MS, parse_iso
+from .timeutil import MINUTE_MS, iso, parse_iso
 
 _MAC_BYTES = 16
 _MAX_TOKEN_CHARS = 64
+# How much earlier than the broker's append time an honest `receivedAt` may be: the bridge's
+# clock against the broker's, and the producer's retries before the record got in.
+RECEIPT_SKEW_MS = 5 * MINUTE_MS
 # The expiry as `issue` writes it: lowercase hex, at most 64 bits. int(text, 16) alone also
 # reads "0x..", "+", "_" and any length, and an expiry over 64 bits made orjson (in _mac)
 # raise: a 500 at the bridge for any holder of the widget key.
@@ -88,6 +95,17 @@ def check_at_bridge(secret: bytes, event: dict, display_timeout_minutes: float, 
     if now > expires + round(display_timeout_minutes * MINUTE_MS):
         return InvalidInput(INVALID_TOKEN, "displayToken", None, "'displayToken' has expired")
     return None
+
+
+def bound_receipt(event: dict, appended_ms: int | None) -> None:
+    """Raise the event's `receivedAt` (in place) to the broker's append time when it claims an
+    earlier receipt than that allows (RECEIPT_SKEW_MS), or has none. `appended_ms` is None
+    when the record's timestamp is the producer's (CreateTime): anyone's, so nothing to go by."""
+    if appended_ms is None:
+        return
+    received = parse_iso(event.get("receivedAt"))
+    if received is None or received < appended_ms - RECEIPT_SKEW_MS:
+        event["receivedAt"] = iso(appended_ms)
 
 
 def check_in_agent(secret: bytes, event: dict, opens_display: bool, now: int) -> None:

@@ -363,3 +363,21 @@ def test_a_display_token_with_an_expiry_over_64_bits_gets_403_not_500(worker):
     worker.produce("surveys.lifecycle", widget(user, "nps-main", forged, "shown"), key=user)
     assert dead_letters(worker, "invalid_token", lambda v: user in v["payload"])
     assert_healthy_after(worker, user)
+
+
+# --- 9. receivedAt is the writer's: the broker's append time bounds it ------------------------------
+
+def test_a_lifecycle_record_cannot_date_a_response_into_a_past_day(worker):
+    user = new_id("backdated")
+    identify(worker, user, PRO)
+    assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
+    display = worker.display(user, KEY)
+    # Straight onto the lifecycle topic, "received" two days ago: the response would land in
+    # a past day's score (and a token would open a display long after it expired).
+    two_days_ago = iso(now_ms() - 2 * 24 * 3600 * 1000)
+    for kind, extra in (("shown", {}), ("answered", {"questionId": "score", "value": 0}), ("submitted", {})):
+        worker.produce("surveys.lifecycle", widget(user, "nps-main", display, kind, timestamp=two_days_ago,
+                                                   receivedAt=two_days_ago, **extra), key=user)
+    [response] = [v for _, v in worker.read("surveys.responses", count=1, where=lambda v: v["userId"] == user)]
+    assert response["completedAt"] > iso(now_ms() - 3600 * 1000), response
+    assert_healthy_after(worker, user)

@@ -86,3 +86,31 @@ def test_agent_lets_an_open_display_go_on_after_expiry_but_opens_none_after_it()
 def test_any_ids_round_trip(user, survey, display):
     issued = displays.issue(SECRET, user, survey, display, NOW, 60)
     assert displays.expiry(SECRET, issued["token"], user, survey, display) == NOW + 60 * MINUTE_MS
+
+
+# --- the receipt time a writer to surveys.lifecycle cannot backdate -----------------------------
+
+def test_a_receivedat_before_the_brokers_append_time_is_raised_to_it():
+    appended = NOW + 3 * 60 * MINUTE_MS  # the token expired two hours before the record reached Kafka
+    forged = event(token(), received=NOW)
+    displays.bound_receipt(forged, appended)
+    assert forged["receivedAt"] == iso(appended)
+    with pytest.raises(InvalidInput) as caught:  # so an expired token opens nothing
+        displays.check_in_agent(SECRET, forged, opens_display=True, now=appended)
+    assert caught.value.code == "invalid_token"
+
+
+def test_a_receivedat_within_the_skew_of_the_append_time_is_kept():
+    for received in (NOW, NOW - displays.RECEIPT_SKEW_MS, NOW + MINUTE_MS):
+        honest = event(token(), received=received)
+        displays.bound_receipt(honest, NOW)
+        assert honest["receivedAt"] == iso(received)
+    missing = event(token())
+    displays.bound_receipt(missing, NOW)
+    assert missing["receivedAt"] == iso(NOW)
+
+
+def test_without_an_append_time_the_receipt_is_left_as_it_is():
+    forged = event(token(), received=NOW - 10**9)
+    displays.bound_receipt(forged, None)  # a topic with CreateTime: the producer's clock, anyone's
+    assert forged["receivedAt"] == iso(NOW - 10**9)
