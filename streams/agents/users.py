@@ -208,7 +208,7 @@ async def handle_command(batch: UserBatch, key: str | None, command: dict, sourc
                                         lambda *args: reject(*args, counted_as=source["topic"]))
     elif kind == "absorb":
         anonymous_id = segment_schema.check_id("from", _field(command, "from", str))
-        await userinputs.absorb(batch, key, anonymous_id, _field(command, "state", dict), source)
+        await userinputs.absorb(batch, key, anonymous_id, _field(command, "state", dict), source, hops)
     elif kind == "unlink":
         await userinputs.unlink(batch, key, _field(command, "anonymousId", str), source)
     elif kind == "tick":
