@@ -132,9 +132,12 @@ async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: byt
         await handle_command(batch, key, command, source)
     elif logical == names.LIFECYCLE:
         event = widget_schema.validate_event(segment_schema.decode_object(raw), batch.config)
-        # receivedAt is the writer's: not earlier than the broker's append time (on the first
-        # hop; a re-keyed event carries the bounded one in a signed command).
-        displays.bound_receipt(event, appended)
+        # receivedAt is the writer's: the token is also held to the bridge's rule at the
+        # broker's append time (on the first hop; a re-keyed event was checked here).
+        refused = displays.check_appended(app_module.display_secret, event,
+                                          batch.config.project.display_timeout_minutes, appended)
+        if refused is not None:
+            raise refused
         user = event["userId"]
         if _held_here(key, user, source):
             await userinputs.apply_widget_event(batch, user, event, source)

@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
+import yaml
 from aiokafka.partitioner import murmur2
 
+from streams.displays import RECEIPT_SKEW_MS
 from streams.timeutil import iso
-from tests.harness import Worker, basic_auth
+from tests.harness import DEFAULT_CONFIG, Worker, basic_auth
 
 pytestmark = pytest.mark.integration
 
@@ -365,19 +367,26 @@ def test_a_display_token_with_an_expiry_over_64_bits_gets_403_not_500(worker):
     assert_healthy_after(worker, user)
 
 
-# --- 9. receivedAt is the writer's: the broker's append time bounds it ------------------------------
+# --- 9. receivedAt is the writer's: the broker's append time bounds what a token opens ------------------
 
-def test_a_lifecycle_record_cannot_date_a_response_into_a_past_day(worker):
-    user = new_id("backdated")
+def test_a_token_harvested_once_opens_no_display_after_it_expired(start_worker):
+    """A token asked for while the user was eligible, used straight on the lifecycle topic
+    after it expired, with receivedAt set back to when it was fresh: once a response in the
+    user's name at any later time; now invalid_token (the topic keeps LogAppendTime)."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["project"] = {**config.get("project", {}), "display_token_minutes": 1, "display_timeout_minutes": 0.01}
+    worker = start_worker(config, {"STREAMS_WIDGET_KEY": WIDGET_KEY})
+    user = new_id("harvested")
     identify(worker, user, PRO)
     assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
+    issued = now_ms()
     display = worker.display(user, KEY)
-    # Straight onto the lifecycle topic, "received" two days ago: the response would land in
-    # a past day's score (and a token would open a display long after it expired).
-    two_days_ago = iso(now_ms() - 2 * 24 * 3600 * 1000)
+    # Past the token's minute, its display's timeout and the clock skew the agent allows.
+    time.sleep((60 * 1000 + 600 + RECEIPT_SKEW_MS) / 1000 + 3)
+    fresh = iso(issued)
     for kind, extra in (("shown", {}), ("answered", {"questionId": "score", "value": 0}), ("submitted", {})):
-        worker.produce("surveys.lifecycle", widget(user, "nps-main", display, kind, timestamp=two_days_ago,
-                                                   receivedAt=two_days_ago, **extra), key=user)
-    [response] = [v for _, v in worker.read("surveys.responses", count=1, where=lambda v: v["userId"] == user)]
-    assert response["completedAt"] > iso(now_ms() - 3600 * 1000), response
+        worker.produce("surveys.lifecycle", widget(user, "nps-main", display, kind, timestamp=fresh,
+                                                   receivedAt=fresh, **extra), key=user)
+    assert len(dead_letters(worker, "invalid_token", lambda v: user in v["payload"], count=3)) == 3
+    assert worker.read("surveys.responses", timeout_s=3, where=lambda v: v.get("userId") == user) == []
     assert_healthy_after(worker, user)

@@ -88,29 +88,23 @@ def test_any_ids_round_trip(user, survey, display):
     assert displays.expiry(SECRET, issued["token"], user, survey, display) == NOW + 60 * MINUTE_MS
 
 
-# --- the receipt time a writer to surveys.lifecycle cannot backdate -----------------------------
+# --- receivedAt is the writer's: the broker's append time is not ------------------------------------
 
-def test_a_receivedat_before_the_brokers_append_time_is_raised_to_it():
-    appended = NOW + 3 * 60 * MINUTE_MS  # the token expired two hours before the record reached Kafka
-    forged = event(token(), received=NOW)
-    displays.bound_receipt(forged, appended)
-    assert forged["receivedAt"] == iso(appended)
-    with pytest.raises(InvalidInput) as caught:  # so an expired token opens nothing
-        displays.check_in_agent(SECRET, forged, opens_display=True, now=appended)
-    assert caught.value.code == "invalid_token"
-
-
-def test_a_receivedat_within_the_skew_of_the_append_time_is_kept():
-    for received in (NOW, NOW - displays.RECEIPT_SKEW_MS, NOW + MINUTE_MS):
-        honest = event(token(), received=received)
-        displays.bound_receipt(honest, NOW)
-        assert honest["receivedAt"] == iso(received)
-    missing = event(token())
-    displays.bound_receipt(missing, NOW)
-    assert missing["receivedAt"] == iso(NOW)
+def test_a_token_long_expired_when_the_broker_got_the_record_is_refused_whatever_receivedat_says():
+    expired = NOW + 60 * MINUTE_MS
+    forged = event(token(), received=NOW)  # "received" while the token was fresh...
+    displays.check_in_agent(SECRET, forged, opens_display=True, now=expired + 10**9)  # ...which alone passes
+    appended = expired + 30 * MINUTE_MS + displays.RECEIPT_SKEW_MS + 1  # appended days later
+    refused = displays.check_appended(SECRET, forged, 30, appended)
+    assert refused is not None and refused.code == "invalid_token"
 
 
-def test_without_an_append_time_the_receipt_is_left_as_it_is():
-    forged = event(token(), received=NOW - 10**9)
-    displays.bound_receipt(forged, None)  # a topic with CreateTime: the producer's clock, anyone's
-    assert forged["receivedAt"] == iso(NOW - 10**9)
+def test_a_record_appended_while_the_bridge_would_take_it_passes():
+    expired = NOW + 60 * MINUTE_MS
+    for appended in (NOW, expired, expired + 30 * MINUTE_MS + displays.RECEIPT_SKEW_MS):
+        assert displays.check_appended(SECRET, event(token(), received=NOW - 10**9), 30, appended) is None
+
+
+def test_without_an_append_time_nothing_is_checked_here():
+    # A topic with CreateTime: the producer's clock, anyone's; the agent's own check remains.
+    assert displays.check_appended(SECRET, event("ff.AAAA"), 30, None) is None
