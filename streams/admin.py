@@ -17,7 +17,7 @@ def _new_topic(name: str, logical: str, partitions: int, replication: int) -> Ne
         return NewTopic(name, 1, replication, topic_configs=dict(special))
     if name.endswith("-changelog"):  # a table's: one record per key is all recovery needs
         return NewTopic(name, partitions, replication, topic_configs={"cleanup.policy": "compact"})
-    return NewTopic(name, partitions, replication)
+    return NewTopic(name, partitions, replication, topic_configs=dict(names.TOPIC_CONFIGS.get(logical, {})))
 
 
 # The app's tables (streams.app); Faust names their changelogs "<app id>-<table>-changelog".

@@ -19,12 +19,18 @@ Choices:
   would open the display after expiry, judged by the time the bridge received it.
 - Display ids are random (128 bits): two polls give two displays, and the lifecycle's
   one-response-per-window rule keeps them to one response.
+- `receivedAt` is written by whoever writes to `surveys.lifecycle` (an operator importing
+  history backdates it on purpose: streams.demo.sessions), so it cannot tell when a token
+  was used. Where the topic keeps the broker's append time (LogAppendTime, as `topics
+  create` makes it), the agent holds the record to the bridge's rule at that time
+  (check_appended): a token harvested once opens nothing days later.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
 import orjson
@@ -34,6 +40,13 @@ from .timeutil import MINUTE_MS, parse_iso
 
 _MAC_BYTES = 16
 _MAX_TOKEN_CHARS = 64
+# How much later than the bridge's check a record may reach the broker: the bridge's clock
+# against the broker's, and the producer's retries before the record got in.
+RECEIPT_SKEW_MS = MINUTE_MS
+# The expiry as `issue` writes it: lowercase hex, at most 64 bits. int(text, 16) alone also
+# reads "0x..", "+", "_" and any length, and an expiry over 64 bits made orjson (in _mac)
+# raise: a 500 at the bridge for any holder of the widget key.
+_EXPIRY = re.compile(r"[0-9a-f]{1,16}")
 
 
 def new_display_id() -> str:
@@ -58,6 +71,8 @@ def expiry(secret: bytes, token, user_id: str, survey_id: str, display_id: str) 
     if not isinstance(token, str) or not secret or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 1:
         return None
     expires_text, mac_text = token.split(".")
+    if not _EXPIRY.fullmatch(expires_text):
+        return None
     try:
         expires = int(expires_text, 16)
         given = base64.urlsafe_b64decode(mac_text + "=" * (-len(mac_text) % 4))
@@ -81,6 +96,16 @@ def check_at_bridge(secret: bytes, event: dict, display_timeout_minutes: float, 
     if now > expires + round(display_timeout_minutes * MINUTE_MS):
         return InvalidInput(INVALID_TOKEN, "displayToken", None, "'displayToken' has expired")
     return None
+
+
+def check_appended(secret: bytes, event: dict, display_timeout_minutes: float,
+                   appended_ms: int | None) -> InvalidInput | None:
+    """The bridge's rule (check_at_bridge) at the broker's append time of the record, less
+    RECEIPT_SKEW_MS; None when the record's timestamp is the producer's (CreateTime:
+    anyone's, nothing to go by) or the token passes."""
+    if appended_ms is None:
+        return None
+    return check_at_bridge(secret, event, display_timeout_minutes, appended_ms - RECEIPT_SKEW_MS)
 
 
 def check_in_agent(secret: bytes, event: dict, opens_display: bool, now: int) -> None:

@@ -40,6 +40,9 @@ PUBLIC = (
 ALL = PUBLIC + (USER_COMMANDS, SECRETS, CONFIG)
 # Topics that are not user-keyed: their own partition count and settings.
 SINGLE_PARTITION = {SECRETS: {"cleanup.policy": "compact"}, CONFIG: {"cleanup.policy": "compact"}}
+# Settings of user-keyed topics. The lifecycle topic keeps the broker's append time: the
+# receipt time of a widget event that no writer to the topic can backdate (streams.displays).
+TOPIC_CONFIGS = {LIFECYCLE: {"message.timestamp.type": "LogAppendTime"}}
 
 # Which inbound topic each Segment message type is produced to (CONTRACT 3).
 TOPIC_FOR_TYPE = {

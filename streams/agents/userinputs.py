@@ -158,7 +158,16 @@ async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, comm
     await apply_input(batch, anonymous_id, internal_id(f"fold:{anonymous_id}:{user_id}"), step, source)
 
 
-async def absorb(batch: UserBatch, user_id: str, anonymous_id: str, anonymous_state: dict, source: dict) -> None:
+async def absorb(batch: UserBatch, user_id: str, anonymous_id: str, anonymous_state: dict, source: dict,
+                 hops: int = 0) -> None:
+    state = batch.load(user_id)
+    if state is not None and state.get("aliasOf") and hops < MAX_ALIAS_HOPS:
+        # The user was folded into another since the fold was asked (another partition, in
+        # between): the history belongs there, not in a redirect nothing reads.
+        await _forward(batch, state["aliasOf"], {"kind": "absorb", "from": anonymous_id, "state": anonymous_state,
+                                                 "hops": hops + 1})
+        return
+
     def step(state: dict | None, now: int) -> tuple[dict, list]:
         return userstate.fold_into(state or new_user_state(user_id), anonymous_state, anonymous_id, user_id, now), []
 

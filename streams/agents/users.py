@@ -16,7 +16,7 @@ import orjson
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
-from .. import signing, topics as names
+from .. import displays, signing, topics as names
 from .. import app as app_module
 from ..app import app, topic_names, user_channel
 from ..batching import RecordBatch
@@ -36,6 +36,7 @@ MAX_COMMAND_BYTES = 1024 * 1024
 OWN_TOPICS = frozenset(topic_names[logical] for logical in names.ALL)
 # Failures of Kafka itself, not of the input: the input must be processed again later.
 FATAL = (KafkaError, ProducerSendError, DeadLetterFailed)
+LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker, not the producer, stamped it
 
 
 def load(user: str) -> dict | None:
@@ -78,7 +79,8 @@ async def apply_record(batch: UserBatch, record) -> None:
     registry.inc("survey_streams_messages_in_total", topic=topic)
     source = {"topic": topic, "partition": record.partition, "offset": record.offset}
     try:
-        await handle(batch, topic_names.logical(topic), record.key, record.value, source, record.headers)
+        await handle(batch, topic_names.logical(topic), record.key, record.value, source, record.headers,
+                     appended_at(record))
     except InvalidInput as error:
         await reject(error, source, record.value)
     except MessageSizeTooLargeError as error:  # an output over the broker's record size
@@ -100,6 +102,13 @@ async def reject(error: InvalidInput, source: dict, payload, counted_as: str | N
         stop_process(str(failure))
 
 
+def appended_at(record) -> int | None:
+    """When the broker appended the record (ms), if the topic keeps that (LogAppendTime)."""
+    if getattr(record, "timestamp_type", None) == LOG_APPEND_TIME and isinstance(record.timestamp, int):
+        return record.timestamp
+    return None
+
+
 def _held_here(key: str | None, user: str, source: dict) -> bool:
     """Whether an input keyed `key` is its user's and on the user's own partition. A record
     produced with another partitioner (librdkafka's CRC32, Sarama's FNV) or on purpose on
@@ -108,9 +117,10 @@ def _held_here(key: str | None, user: str, source: dict) -> bool:
 
 
 async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: bytes, source: dict,
-                 headers=None) -> None:
+                 headers=None, appended: int | None = None) -> None:
     """Decode one input and apply it here when it is keyed by its user on the user's
-    partition, else re-key it to the user's partition through streams.user-commands."""
+    partition, else re-key it to the user's partition through streams.user-commands.
+    `appended`: the broker's append time of the record, when its topic keeps one."""
     key = raw_key.decode("utf-8", errors="replace") if raw_key is not None else None
     if logical == names.USER_COMMANDS:
         if not signing.command_signature_ok(app_module.command_key, raw_key, raw, headers):
@@ -122,6 +132,12 @@ async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: byt
         await handle_command(batch, key, command, source)
     elif logical == names.LIFECYCLE:
         event = widget_schema.validate_event(segment_schema.decode_object(raw), batch.config)
+        # receivedAt is the writer's: the token is also held to the bridge's rule at the
+        # broker's append time (on the first hop; a re-keyed event was checked here).
+        refused = displays.check_appended(app_module.display_secret, event,
+                                          batch.config.project.display_timeout_minutes, appended)
+        if refused is not None:
+            raise refused
         user = event["userId"]
         if _held_here(key, user, source):
             await userinputs.apply_widget_event(batch, user, event, source)
@@ -195,7 +211,7 @@ async def handle_command(batch: UserBatch, key: str | None, command: dict, sourc
                                         lambda *args: reject(*args, counted_as=source["topic"]))
     elif kind == "absorb":
         anonymous_id = segment_schema.check_id("from", _field(command, "from", str))
-        await userinputs.absorb(batch, key, anonymous_id, _field(command, "state", dict), source)
+        await userinputs.absorb(batch, key, anonymous_id, _field(command, "state", dict), source, hops)
     elif kind == "unlink":
         await userinputs.unlink(batch, key, _field(command, "anonymousId", str), source)
     elif kind == "tick":

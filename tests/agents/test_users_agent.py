@@ -389,3 +389,36 @@ async def test_a_kafka_failure_while_applying_stops_the_worker_instead_of_dead_l
     assert "KafkaTimeoutError" in stops[0]
     assert outputs.of(names.DEADLETTER) == []
     assert users.get(user) is None  # nothing written: the input will be processed again
+
+
+async def test_an_absorb_reaching_a_key_folded_meanwhile_follows_its_redirect(agent, outputs):
+    """fold(V -> W) is asked while W is a user of its own; W is folded into Z before V's absorb
+    arrives (another partition). The history must reach Z, not stay in W's redirect, which
+    nothing reads (the bridge answers not_identified for it)."""
+    user, middle, anonymous = unique("absorb-z"), unique("absorb-w"), unique("absorb-v")
+    message = identify(user, "z1", recent(1), plan="pro", createdAt=OLD_SIGNUP)
+    message["anonymousId"] = middle
+    await agent.segment({"type": "page", "anonymousId": middle, "messageId": "w1", "timestamp": recent(3)},
+                        key=middle, logical=names.SEGMENT_TRACK)
+    assert await agent.eventually(lambda: users.get(middle) is not None)
+    await agent.segment(message, key=user)
+    assert await agent.eventually(lambda: outputs.of(names.USER_COMMANDS, middle))
+    [fold] = outputs.of(names.USER_COMMANDS, middle)
+    await agent.command(middle, fold)
+    assert await agent.eventually(lambda: (users.get(middle) or {}).get("aliasOf") == user)
+
+    history = {"userId": None, "identified": False, "traits": {}, "traitTimes": {}, "groups": {},
+               "createdAt": None, "firstSeen": parse_iso(recent(5)), "lastSeen": parse_iso(recent(5)),
+               "anonymousIds": [], "triggers": {"csat-export": {"count": 1, "last": parse_iso(recent(5))}},
+               "surveys": {}, "lastSurveyShownAt": None, "displays": {}, "seen": {}, "decision": None, "aliasOf": None}
+    await agent.command(middle, {"kind": "absorb", "from": anonymous, "state": history})
+
+    def forwarded():
+        return [c for c in outputs.of(names.USER_COMMANDS, user) if c.get("kind") == "absorb" and c["from"] == anonymous]
+    assert await agent.eventually(lambda: forwarded() or "csat-export" in users[middle]["triggers"])
+    forwarded = forwarded()
+    assert forwarded and forwarded[-1]["hops"] == 1
+    assert "csat-export" not in users[middle]["triggers"]  # nothing stranded in the redirect
+    await agent.command(user, forwarded[-1])
+    assert await agent.eventually(lambda: "csat-export" in users[user]["triggers"])
+    assert anonymous in users[user]["anonymousIds"]

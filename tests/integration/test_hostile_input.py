@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
+import yaml
 from aiokafka.partitioner import murmur2
 
+from streams.displays import RECEIPT_SKEW_MS
 from streams.timeutil import iso
-from tests.harness import Worker, basic_auth
+from tests.harness import DEFAULT_CONFIG, Worker, basic_auth
 
 pytestmark = pytest.mark.integration
 
@@ -344,3 +346,47 @@ def test_batch_answers_200_only_once_its_dead_letters_are_in_kafka(worker):
     assert status == 200
     # Already there when the answer came: read at once, with no waiting for a producer flush.
     assert dead_letters(worker, "missing_field", lambda v: marker in v["payload"], timeout_s=2)
+
+
+# --- 8. display tokens the bridge cannot read -----------------------------------------------------
+
+def test_a_display_token_with_an_expiry_over_64_bits_gets_403_not_500(worker):
+    user = new_id("token-64")
+    identify(worker, user, PRO)
+    assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
+    display = worker.display(user, KEY)
+    mac = display["token"].split(".")[1]
+    for expiry in ("f" * 20, "-" + "f" * 20, "1" * 40):
+        forged = {"id": display["id"], "token": f"{expiry}.{mac}"[:64]}
+        status, body = worker.post("/v1/widget/events", widget(user, "nps-main", forged, "shown"), KEY)
+        assert status == 403 and body["code"] == "invalid_token", (status, body)
+    # Straight onto the lifecycle topic: refused as a token, not as a processing error.
+    forged = {"id": display["id"], "token": f"{'f' * 20}.{mac}"}
+    worker.produce("surveys.lifecycle", widget(user, "nps-main", forged, "shown"), key=user)
+    assert dead_letters(worker, "invalid_token", lambda v: user in v["payload"])
+    assert_healthy_after(worker, user)
+
+
+# --- 9. receivedAt is the writer's: the broker's append time bounds what a token opens ------------------
+
+def test_a_token_harvested_once_opens_no_display_after_it_expired(start_worker):
+    """A token asked for while the user was eligible, used straight on the lifecycle topic
+    after it expired, with receivedAt set back to when it was fresh: once a response in the
+    user's name at any later time; now invalid_token (the topic keeps LogAppendTime)."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["project"] = {**config.get("project", {}), "display_token_minutes": 1, "display_timeout_minutes": 0.01}
+    worker = start_worker(config, {"STREAMS_WIDGET_KEY": WIDGET_KEY})
+    user = new_id("harvested")
+    identify(worker, user, PRO)
+    assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
+    issued = now_ms()
+    display = worker.display(user, KEY)
+    # Past the token's minute, its display's timeout and the clock skew the agent allows.
+    time.sleep((60 * 1000 + 600 + RECEIPT_SKEW_MS) / 1000 + 3)
+    fresh = iso(issued)
+    for kind, extra in (("shown", {}), ("answered", {"questionId": "score", "value": 0}), ("submitted", {})):
+        worker.produce("surveys.lifecycle", widget(user, "nps-main", display, kind, timestamp=fresh,
+                                                   receivedAt=fresh, **extra), key=user)
+    assert len(dead_letters(worker, "invalid_token", lambda v: user in v["payload"], count=3)) == 3
+    assert worker.read("surveys.responses", timeout_s=3, where=lambda v: v.get("userId") == user) == []
+    assert_healthy_after(worker, user)

@@ -36,9 +36,20 @@ def test_a_token_verifies_for_its_own_user_survey_and_display_only():
 
 
 @pytest.mark.parametrize("bad", [None, "", ".", "zz.zz", "ff", "ff.", ".AAAA", "1.2.3", 42, "x" * 100,
-                                 "ffffffffff.!!!!", "\udcff.abc"])
+                                 "ffffffffff.!!!!", "\udcff.abc",
+                                 # expiries orjson cannot write (over 64 bits): once a TypeError, a 500
+                                 "f" * 20 + ".AAAAAAAAAAAAAAAAAAAAAA", "-" + "f" * 20 + ".AAAA", "1" * 40 + ".AAAA",
+                                 "0x10.AAAA", "1_0.AAAA", " 10.AAAA", "+10.AAAA"])
 def test_malformed_tokens_never_verify_and_never_raise(bad):
     assert displays.expiry(SECRET, bad, "u1", "nps", "d1") is None
+
+
+def test_a_token_with_an_expiry_over_64_bits_is_refused_not_raised():
+    refused = displays.check_at_bridge(SECRET, event("f" * 30 + ".AAAAAAAAAAAAAAAAAAAAAA"), 30, NOW)
+    assert refused is not None and refused.code == "invalid_token"
+    with pytest.raises(InvalidInput) as caught:
+        displays.check_in_agent(SECRET, event("-" + "f" * 30 + ".AAAA"), opens_display=True, now=NOW)
+    assert caught.value.code == "invalid_token"
 
 
 def test_a_changed_expiry_breaks_the_signature():
@@ -75,3 +86,25 @@ def test_agent_lets_an_open_display_go_on_after_expiry_but_opens_none_after_it()
 def test_any_ids_round_trip(user, survey, display):
     issued = displays.issue(SECRET, user, survey, display, NOW, 60)
     assert displays.expiry(SECRET, issued["token"], user, survey, display) == NOW + 60 * MINUTE_MS
+
+
+# --- receivedAt is the writer's: the broker's append time is not ------------------------------------
+
+def test_a_token_long_expired_when_the_broker_got_the_record_is_refused_whatever_receivedat_says():
+    expired = NOW + 60 * MINUTE_MS
+    forged = event(token(), received=NOW)  # "received" while the token was fresh...
+    displays.check_in_agent(SECRET, forged, opens_display=True, now=expired + 10**9)  # ...which alone passes
+    appended = expired + 30 * MINUTE_MS + displays.RECEIPT_SKEW_MS + 1  # appended days later
+    refused = displays.check_appended(SECRET, forged, 30, appended)
+    assert refused is not None and refused.code == "invalid_token"
+
+
+def test_a_record_appended_while_the_bridge_would_take_it_passes():
+    expired = NOW + 60 * MINUTE_MS
+    for appended in (NOW, expired, expired + 30 * MINUTE_MS + displays.RECEIPT_SKEW_MS):
+        assert displays.check_appended(SECRET, event(token(), received=NOW - 10**9), 30, appended) is None
+
+
+def test_without_an_append_time_nothing_is_checked_here():
+    # A topic with CreateTime: the producer's clock, anyone's; the agent's own check remains.
+    assert displays.check_appended(SECRET, event("ff.AAAA"), 30, None) is None
