@@ -159,7 +159,9 @@ class Survey:
 class Limits:
     """What one user's state may hold (CONTRACT 7; docs/security.md lists every limit)."""
 
-    state_bytes: int = 256 * 1024  # the stored state, JSON; Kafka's default record cap is 1 MB
+    # The stored state, JSON: above the sum of every part input can fill (tests/unit/
+    # test_state_budget.py), so no user can be locked at it; Kafka's default record cap is 1 MB.
+    state_bytes: int = 512 * 1024
     traits: int = 256  # trait names per user
     trait_bytes: int = 64 * 1024  # the traits object, JSON
 

@@ -41,6 +41,7 @@ Choices where the contract is silent:
 - At most DISPLAYS_MAX displays are kept: the oldest ended ones are dropped first; when
   all are open, a new display is refused (its events are ignored) rather than losing
   an open one. Only a flood of fake displays gets there: each ends within the timeout.
+  At most OPEN_DISPLAYS_MAX run at once (a user sees one; two tabs may open two).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Config, Project, Survey
-from .state import DISPLAYS_MAX, message_key, new_survey_history
+from .state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, message_key, new_survey_history
 from .timeutil import DAY_MS, MINUTE_MS, parse_iso
 
 VIEWED, ANSWERED, COMPLETED, DISMISSED = "viewed", "answered", "completed", "dismissed"
@@ -141,8 +142,11 @@ def _time_out(state: dict, display_id: str, display: dict, survey: Survey | None
     return _end(state, display_id, display, EXPIRED, display["deadline"], None)
 
 
-def _make_room(displays: dict) -> bool:
-    """Drop the oldest ended displays until one more fits; False if all are open."""
+def _make_room(displays: dict, at: int) -> bool:
+    """Drop the oldest ended displays until one more fits; False if all are open, or if
+    OPEN_DISPLAYS_MAX are still running at `at` (each holds answers: this bounds them)."""
+    if sum(1 for d in displays.values() if d["end"] is None and d["deadline"] > at) >= OPEN_DISPLAYS_MAX:
+        return False
     while len(displays) >= DISPLAYS_MAX:
         ended = [(d["endedAt"], key) for key, d in displays.items() if d["end"] is not None]
         if not ended:
@@ -161,7 +165,7 @@ def apply_event(state: dict, event: dict, survey: Survey, project: Project, now:
     outputs: list[Output] = []
 
     if display is None:
-        if _responded_within(state, survey, at) or not _make_room(displays):
+        if _responded_within(state, survey, at) or not _make_room(displays, at):
             return []
         display = displays[display_id] = {
             "surveyId": survey.id, "startedAt": at,

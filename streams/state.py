@@ -37,6 +37,9 @@ from .errors import INVALID_FIELD, TOO_LARGE, InvalidInput
 SEEN_WINDOW_MS = 24 * 60 * 60 * 1000
 SEEN_MAX = 256
 DISPLAYS_MAX = 32
+# Displays open at once: one poll of an eligible user opens one, and the first Viewed makes
+# the user ineligible for a while, so more than a few open means someone is forging them.
+OPEN_DISPLAYS_MAX = 4
 
 
 def message_key(message_id: str) -> str:
@@ -75,21 +78,47 @@ def trait_snapshot(state: dict | None) -> dict:
     return {**traits, **{GROUP_PREFIX + name: value for name, value in latest[1].items()}}
 
 
+def _shed_groups(state: dict, trait_bytes: int) -> None:
+    """Drop the least recent groups while all groups' traits together take more than
+    `trait_bytes`; the most recent one is kept (targeting reads only it). Groups share one
+    trait budget, so group calls alone cannot fill a user's state up to its budget."""
+    groups = state.get("groups")
+    if not groups or len(groups) < 2:
+        return
+    sizes = {group_id: len(orjson.dumps(group.get("traits") or {})) for group_id, group in groups.items()}
+    total = sum(sizes.values())
+    by_age = sorted(groups, key=lambda gid: (groups[gid].get("at") or -(2**63), gid))
+    for group_id in by_age[:-1]:
+        if total <= trait_bytes:
+            break
+        total -= sizes[group_id]
+        del groups[group_id]
+
+
+def _dump(state: dict) -> bytes:
+    try:
+        return orjson.dumps(state)
+    except orjson.JSONEncodeError as exc:  # nesting orjson can read but not write
+        raise InvalidInput(INVALID_FIELD, "state", None, f"the state cannot be stored: {exc}") from None
+
+
 def encode(state: dict, limits) -> bytes:
     """The state as stored (JSON), or InvalidInput `too_large` naming the limit it breaks.
 
     The one place the byte budget is enforced: every write of a user's state goes through
-    here first, so nothing over the budget reaches the store or the changelog.
+    here first, so nothing over the budget reaches the store or the changelog. The one thing
+    it changes: groups beyond their shared trait budget are dropped, least recent first.
     """
     for field, traits in _trait_sets(state):
         if len(traits) > limits.traits:
             raise InvalidInput(TOO_LARGE, field, len(traits),
                                f"{field} would hold {len(traits)} traits, the limit is {limits.traits}")
-    try:
-        data = orjson.dumps(state)
-    except orjson.JSONEncodeError as exc:  # nesting orjson can read but not write
-        raise InvalidInput(INVALID_FIELD, "state", None, f"the state cannot be stored: {exc}") from None
+    data = _dump(state)
     if len(data) > limits.trait_bytes:  # the traits are a part of it: measure them only then
+        groups = state.get("groups")
+        if groups and len(groups) > 1:
+            _shed_groups(state, limits.trait_bytes)
+            data = _dump(state)
         for field, traits in _trait_sets(state):
             trait_bytes = len(orjson.dumps(traits))
             if trait_bytes > limits.trait_bytes:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from streams.config import parse_config
 from streams.lifecycle import MESSAGE_IDS_MAX, Output, apply_event, expire_displays, next_deadline
-from streams.state import DISPLAYS_MAX, new_user_state
+from streams.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, new_user_state
 from streams.timeutil import MINUTE_MS, iso, parse_iso
 
 CONFIG = parse_config({
@@ -307,11 +307,25 @@ def test_ended_display_kept_within_the_bound_ignores_late_events():
 
 def test_new_display_is_refused_when_every_kept_display_is_open():
     state = new_user_state("u1")
+    apart = (CONFIG.project.display_timeout_minutes + 1) * MINUTE_MS  # each past its deadline, never ticked
     for index in range(DISPLAYS_MAX):
-        Session(f"d{index}", state=state).send("shown", at=T0)
-    assert Session("one-more", state=state).send("shown", at=T0) == []
+        Session(f"d{index}", state=state).send("shown", at=T0 + index * apart)
+    assert Session("one-more", state=state).send("shown", at=T0 + DISPLAYS_MAX * apart) == []
     assert "one-more" not in state["displays"]
     assert state["surveys"]["nps-main"]["displays"] == DISPLAYS_MAX
+
+
+def test_at_most_a_few_displays_run_at_once():
+    """Forged displays cannot pile up answers in the state: OPEN_DISPLAYS_MAX run at once."""
+    state = new_user_state("u1")
+    for index in range(OPEN_DISPLAYS_MAX):
+        Session(f"d{index}", state=state).send("shown", at=T0)
+    assert Session("one-more", state=state).send("shown", at=T0 + MINUTE_MS) == []
+    assert "one-more" not in state["displays"]
+    Session("d0", state=state).send("closed", message_id="d0-close", at=T0 + 2 * MINUTE_MS)
+    assert Session("after-one-ended", state=state).send("shown", at=T0 + 3 * MINUTE_MS)
+    later = T0 + (CONFIG.project.display_timeout_minutes + 1) * MINUTE_MS  # the others are past their deadline
+    assert Session("later", state=state).send("shown", at=later)
 
 
 # --- invariants over any sequence -------------------------------------------------
