@@ -71,6 +71,21 @@ class _Passthrough(codecs.Codec):
 codecs.register(BATCH_CODEC, _Passthrough())
 
 
+def paused_since_fetch(tp, active_partitions, buffered_partitions) -> bool:
+    """Whether `tp` was paused (a rebalance, recovery, a standby waiting for the actives)
+    after its records were fetched: Faust then drops them, and the fetch position is past."""
+    return active_partitions is not None and tp not in active_partitions and tp not in buffered_partitions
+
+
+def seek_back_to(tp_records: list) -> int | None:
+    """Where a partition whose fetched records are dropped must be sought back to: the first
+    of them, so that they are read once it is resumed, not skipped. For every topic: a
+    changelog partition read by a standby skipped this way lost states for good, because
+    the standby's persisted offset then moved past them and, once active, it saw nothing
+    to recover (chaos3-u153 in docs/reliability.md)."""
+    return tp_records[0].offset if tp_records else None
+
+
 def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS) -> None:
     """Make `app`'s worker consumer batch the records of `batched_topics()` per partition and
     fetch with `fetch_max_wait_ms` (aiokafka transport only; others are left as they are)."""
@@ -150,15 +165,12 @@ def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int
             for tp, tp_records in records.items():
                 if not self.flow_active or self.app.consumer_generation_id != generation_id:
                     break
-                if active_partitions is not None and tp not in active_partitions \
-                        and tp not in self._buffered_partitions:
-                    # Paused since the fetch (a rebalance, recovery): Faust drops these records,
-                    # but the fetch position is past them now. Back to the first, so that they
-                    # are read once the partition is active again, not skipped.
-                    if tp_records and not tp.topic.endswith("-changelog"):
-                        self.log.info(f"records of paused {tp} from {tp_records[0].offset} dropped: seeking back")
+                if paused_since_fetch(tp, active_partitions, self._buffered_partitions):
+                    back_to = seek_back_to(tp_records)
+                    if back_to is not None:
+                        self.log.info(f"records of paused {tp} from {back_to} dropped: seeking back")
                         try:
-                            await super().seek(tp, tp_records[0].offset)
+                            await super().seek(tp, back_to)
                         except Exception as exc:  # revoked meanwhile: its next owner starts from the commit
                             self.log.info(f"no seek back for {tp}: {exc!r}")
                     continue
