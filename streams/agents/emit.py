@@ -17,7 +17,7 @@ import sys
 
 import orjson
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
 from .. import app as app_module
@@ -55,6 +55,8 @@ async def send(logical: str, key: str | None, value: dict | bytes) -> asyncio.Fu
     topic_name = names_of(logical)
     try:
         delivery = await app.producer._ensure_producer().send(topic_name, raw, key=raw_key, headers=headers)
+    except MessageSizeTooLargeError:
+        raise  # the record's fault, not Kafka's: its input is dead-lettered (users.apply_record)
     except KafkaError as exc:
         raise ProducerSendError(f"sending to {topic_name}: {exc!r}") from exc
     if topic_name in _FATAL_TOPICS:

@@ -12,7 +12,7 @@ import orjson
 
 from .. import __version__, displays, lifecycle, outbound, targeting, topics as names, userstate
 from .. import app as app_module
-from ..errors import ALIAS_CONFLICT, INVALID_FIELD, InvalidInput
+from ..errors import ALIAS_CONFLICT, INVALID_FIELD, TOO_LARGE, InvalidInput
 from ..metrics import registry
 from ..state import encode, new_user_state
 from . import timers
@@ -20,6 +20,9 @@ from .emit import send
 from .userstore import UserBatch
 
 MAX_ALIAS_HOPS = 5
+# An output record's value at most: Kafka refuses a record over the producer's request size
+# (1 MiB by default) and the worker would stop on it, then meet the same input again.
+MAX_OUTPUT_BYTES = 900 * 1024
 
 # What a step returns: the state to write and the records to produce ([topic, key, value]).
 Step = Callable[[dict | None, int], tuple[dict, list]]
@@ -62,17 +65,28 @@ async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: S
         if input_id is not None:
             userstate.remember(state, input_id, now)
         decision = None if state.get("aliasOf") else _decide(batch.config, user, state, now)
+        if decision is not None:
+            records = [*records, (names.ELIGIBILITY, user, decision)]
+        outputs = [(logical, key, encode_output(logical, value)) for logical, key, value in records]
         encoded = encode(state, batch.config.project.limits)  # the budget: raises before anything leaves
     except BaseException:
         batch.revert(user)
         raise
     registry.inc("survey_streams_processed_total", topic=topic)
-    for logical, key, value in records:
+    for logical, key, value in outputs:
         batch.deliveries.append(await send(logical, key, value))
-    if decision is not None:
-        batch.deliveries.append(await send(names.ELIGIBILITY, user, decision))
     timers.due.schedule(user, None if state.get("aliasOf") else timers.next_due(state))
     batch.save(user, state, encoded)
+
+
+def encode_output(logical: str, value: dict) -> bytes:
+    """An output as produced, or InvalidInput `too_large` when Kafka would refuse it: the
+    input is then dead-lettered whole, none of its outputs produced (checked before any is)."""
+    raw = orjson.dumps(value)
+    if len(raw) > MAX_OUTPUT_BYTES:
+        raise InvalidInput(TOO_LARGE, logical, len(raw),
+                           f"an output to {logical} would take {len(raw)} bytes, the limit is {MAX_OUTPUT_BYTES}")
+    return raw
 
 
 def _decide(config, user: str, state: dict, now: int) -> dict | None:

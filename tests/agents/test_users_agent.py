@@ -40,8 +40,8 @@ class Outputs:
     def __init__(self) -> None:
         self.records: list = []
 
-    async def send(self, logical: str, key, value: dict):
-        self.records.append((logical, key, copy.deepcopy(value)))
+    async def send(self, logical: str, key, value: dict | bytes):
+        self.records.append((logical, key, orjson.loads(value) if isinstance(value, bytes) else copy.deepcopy(value)))
         acknowledged = asyncio.get_running_loop().create_future()  # what the broker's ack would be
         acknowledged.set_result(None)
         return acknowledged
@@ -422,3 +422,25 @@ async def test_an_absorb_reaching_a_key_folded_meanwhile_follows_its_redirect(ag
     await agent.command(user, forwarded[-1])
     assert await agent.eventually(lambda: "csat-export" in users[user]["triggers"])
     assert anonymous in users[user]["anonymousIds"]
+
+
+async def test_an_input_whose_output_kafka_would_refuse_is_dead_lettered_whole(agent, outputs, monkeypatch):
+    """An output over Kafka's record size used to stop the worker (and again on restart, on
+    the same input): now the input is dead-lettered, none of its outputs produced."""
+    user = unique("huge-output")
+    await agent.segment(identify(user, "m1", "2026-01-05T10:00:00Z", plan="pro", createdAt=OLD_SIGNUP), key=user)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+    before, produced = state_of(user), len(outputs.records)
+    huge = {"type": "track", "userId": user, "event": "Survey Completed", "properties": {"comment": "x" * 1_000_000}}
+    real_records = userinputs.lifecycle_records
+    monkeypatch.setattr(userinputs, "lifecycle_records", lambda *args: [[names.OUTBOUND, user, huge]])
+    await agent.command(user, {"kind": "tick"})
+    assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
+    [record] = outputs.of(names.DEADLETTER)
+    assert record["error"] == "too_large" and "segment.outbound" in record["detail"]
+    assert [t for t, _, _ in outputs.records[produced:]] == [names.DEADLETTER]  # nothing else left
+    assert state_of(user) == before
+    monkeypatch.setattr(userinputs, "lifecycle_records", real_records)
+    other = unique("after-huge")
+    await agent.segment(identify(other, "m1", "2026-01-05T10:00:00Z", plan="pro"), key=other)
+    assert await agent.eventually(lambda: users.get(other) is not None)
