@@ -137,7 +137,7 @@ def _end(state: dict, display_id: str, display: dict, kind: str, at: int,
 
 
 def _time_out(state: dict, display_id: str, display: dict, survey: Survey | None) -> list[Output]:
-    if display["answers"]:
+    if display["answers"] and survey is not None:  # a survey gone from the config: nothing to describe it by
         return _end(state, display_id, display, COMPLETED, max(display["answeredAt"].values()), None, survey)
     return _end(state, display_id, display, EXPIRED, display["deadline"], None)
 

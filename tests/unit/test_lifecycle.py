@@ -213,6 +213,17 @@ def test_completed_on_timeout_is_dated_at_the_last_answer_and_has_no_source():
     assert session.history["lastRespondedAt"] == T0 + 3 * MINUTE_MS
 
 
+def test_a_display_of_a_survey_gone_from_the_config_times_out_without_events():
+    """Its Completed could not be described (name, type, traits): it ends silently instead
+    of failing at every tick (each one a processing_error in the dead letter)."""
+    session = Session()
+    session.send("answered", "score", 9)
+    without = parse_config({"project": {"display_timeout_minutes": 30},
+                            "surveys": [{"id": "csat", "type": "csat", "name": "CSAT"}]})
+    assert expire_displays(session.state, without, session.display["deadline"]) == []
+    assert session.display["end"] == "expired" and next_deadline(session.state) is None
+
+
 def test_event_after_the_deadline_ends_the_display_even_if_the_timer_has_not_fired():
     session = Session()
     session.send("answered", "score", 9)
