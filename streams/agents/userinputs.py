@@ -106,8 +106,20 @@ async def _forward(batch: UserBatch, target: str, command: dict) -> None:
 
 # --- the inputs ----------------------------------------------------------------------------
 
+def _claims_itself(state: dict, user: str, message: dict, config) -> bool:
+    """An identify of a user id that was folded into another before it was ever identified
+    (anyone with a write key can alias an id nobody has used yet): the id is a user of its
+    own from now on. With merge_identified_users the operator folds identified users on
+    purpose, and their identifies keep following the redirect."""
+    return (message.get("type") == "identify" and message.get("userId") == user
+            and not config.project.merge_identified_users)
+
+
 async def apply_segment(batch: UserBatch, user: str, message: dict, source: dict, hops: int) -> None:
     state = batch.load(user)
+    if state is not None and state.get("aliasOf") and _claims_itself(state, user, message, batch.config):
+        await _forward(batch, state["aliasOf"], {"kind": "unlink", "anonymousId": user})
+        batch.states[user] = state = None  # its identify starts a user here, as for a new id
     if state is not None and state.get("aliasOf") and hops < MAX_ALIAS_HOPS:
         # This id was folded into a known user: its later messages belong there.
         await _forward(batch, state["aliasOf"], {"kind": "segment", "message": message, "source": source,

@@ -294,6 +294,25 @@ def test_an_alias_cannot_fold_an_identified_user_into_another(worker):
     assert_healthy_after(worker, victim)
 
 
+def test_an_id_claimed_by_an_alias_before_its_first_identify_is_its_own_user_again(worker):
+    """alias {previousId: <an id nobody used yet>, userId: <attacker>} pre-claims the id; once
+    its own identify comes, the id is a user of its own: its traits do not flow to the
+    attacker, and the bridge knows it."""
+    victim, attacker = new_id("claimed"), new_id("claimer")
+    identify(worker, attacker, {"plan": "free"})
+    worker.produce("segment.alias", {"type": "alias", "previousId": victim, "userId": attacker,
+                                     "messageId": new_id("alias")}, key=attacker)
+    state_when(worker, attacker, lambda s: victim in s["anonymousIds"])
+    identify(worker, victim, {**PRO, "email": "victim@example.com"})
+    state = state_when(worker, victim, lambda s: s["traits"].get("email"))
+    assert state["traits"]["email"] == "victim@example.com"
+    claimer = state_when(worker, attacker, lambda s: victim not in s["anonymousIds"])
+    assert "email" not in claimer["traits"]
+    status, decision = worker.get(f"/v1/eligibility/{victim}", {**KEY, **ADMIN})
+    assert status == 200 and decision["reason"] != "not_identified", decision
+    assert_healthy_after(worker, victim)
+
+
 def test_crossed_aliases_leave_at_most_one_redirect(worker):
     first, second = new_id("cross-a"), new_id("cross-b")
     for user in (first, second):
