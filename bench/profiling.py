@@ -36,7 +36,7 @@ HOT = (
     ("streams/agents/timers.py", "rebuild_due_index"),
     ("streams/web/views.py", "Eligibility.get"),
     ("streams/web/views.py", "_live_state"),
-    ("streams/web/views.py", "BridgeView.owner_or_forward"),
+    ("streams/web/bridge.py", "BridgeView.owner_or_forward"),
     ("aiohttp/web_protocol.py", "RequestHandler._handle_request"),
 )
 

@@ -158,7 +158,7 @@ def _bridge(b: dict) -> list:
             f"In the profile (which also covers the worker's start and recovery), aiohttp's request handling is "
             f"{hot(s, 'web_protocol.py:RequestHandler._handle_request'):.0f}% of the wall time; in it the view "
             f"(`Eligibility.get`) {hot(s, 'views.py:Eligibility.get'):.0f}%, of which the owner check "
-            f"{hot(s, 'views.py:BridgeView.owner_or_forward'):.0f}%, the state read (`_live_state`) "
+            f"{hot(s, 'bridge.py:BridgeView.owner_or_forward'):.0f}%, the state read (`_live_state`) "
             f"{hot(s, 'views.py:_live_state'):.0f}% and targeting.decide {hot(s, 'targeting.py:decide'):.0f}%. "
             f"Of the busy time, {_packages(s)}. The functions with the most self time: {_top(s)}.",
             "",

@@ -1,0 +1,196 @@
+"""What every HTTP view shares: JSON answers and errors, keys, CORS, routing to the owner.
+
+Every caller is untrusted (docs/security.md): every request gets an answer below 500
+(JSON errors carry `error`/`code`, `detail`/`message` and `field`), and every response,
+local or routed from another worker, carries the CORS headers.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+
+import orjson
+from aiohttp import ClientError, ClientTimeout, web
+from aiohttp.web_exceptions import HTTPException, HTTPRequestEntityTooLarge
+from aiohttp.web_protocol import RequestPayloadError
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
+from faust.web import Request, Response, View
+from yarl import URL
+
+from .. import ingestion
+from ..app import app, settings, users
+from ..agents.emit import DeadLetterFailed
+from ..errors import INVALID_JSON, InvalidInput
+from ..metrics import registry
+from ..schemas import segment as segment_schema
+
+log = logging.getLogger("streams.web")
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, X-Widget-Key, Authorization, Content-Encoding, X-Signature",
+    "Access-Control-Max-Age": "600",
+}
+# Set on a request one worker forwards to the owner of its user: never forwarded twice.
+ROUTED_HEADER = "X-Streams-Routed"
+ROUTE_TIMEOUT = ClientTimeout(total=10)
+# Kafka being unavailable is no fault of the request: 503, and the client retries.
+UNAVAILABLE = (KafkaError, ProducerSendError, DeadLetterFailed, asyncio.TimeoutError)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    # Header values that are not UTF-8 arrive with surrogate escapes: compare their bytes.
+    return given is not None and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def error_body(status_code: str, detail: str, field: str | None = None) -> dict:
+    """An error answer (CONTRACT 7): `code`/`message` as Segment's and RudderStack's SDKs read
+    them, with `error`/`detail` as before and the field that failed."""
+    return {"error": status_code, "code": status_code, "detail": detail, "message": detail, "field": field}
+
+
+def json_response(body, status: int) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+# --- headers and errors on every response ---------------------------------------------------
+
+async def _with_cors(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in CORS.items():
+        response.headers.setdefault(name, value)
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler):
+    """aiohttp's own errors (404, 405, 413, bad requests) and unexpected ones, as JSON."""
+    try:
+        return await handler(request)
+    except HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = "not_found" if exc.status == 404 else "too_large" if exc.status == 413 else "http_error"
+        return json_response(error_body(code, exc.reason or str(exc.status)), exc.status)
+    except UNAVAILABLE as exc:
+        log.warning("Kafka unavailable while answering", extra={"path": request.path, "error": repr(exc)})
+        response = json_response(error_body("unavailable", "the event log is unavailable, retry later"), 503)
+        response.headers["Retry-After"] = "1"
+        return response
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("request failed", extra={"path": request.path})
+        return json_response(error_body("internal_error", "internal error"), 500)
+
+
+app.web.web_app.on_response_prepare.append(_with_cors)
+app.web.web_app.middlewares.append(_errors_as_json)
+
+
+class BridgeView(View):
+    """JSON in and out with orjson, requests counted for /metrics."""
+
+    path_label = "?"
+
+    def reply(self, body, status: int = 200) -> Response:
+        registry.inc("survey_streams_http_requests_total", path=self.path_label, status=str(status))
+        return self.bytes(orjson.dumps(body), content_type="application/json", status=status)
+
+    def refuse(self, status: int, error: str, detail: str, field: str | None = None) -> Response:
+        return self.reply(error_body(error, detail, field), status)
+
+    def refuse_input(self, status: int, error: InvalidInput) -> Response:
+        return self.refuse(status, error.code, error.detail, error.field)
+
+    def unavailable(self, detail: str) -> Response:
+        response = self.refuse(503, "unavailable", detail)
+        response.headers["Retry-After"] = "1"
+        return response
+
+    async def options(self, request: Request, **kwargs) -> Response:
+        return self.bytes(b"", status=204)
+
+    def widget_key_ok(self, request: Request) -> bool:
+        return not settings.widget_key or same_secret(request.headers.get("X-Widget-Key"), settings.widget_key)
+
+    def admin_ok(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        return bool(settings.admin_key) and header.startswith("Bearer ") and same_secret(header[7:].strip(), settings.admin_key)
+
+    async def body(self, request: Request, limit: int) -> bytes:
+        """The request body (inflated if the client said gzip), or InvalidInput / TooLarge."""
+        try:
+            raw = await request.read()
+        except HTTPRequestEntityTooLarge:  # aiohttp's own cap (client_max_size), after inflating
+            raise ingestion.TooLarge("body", request.content_length or 0, limit) from None
+        except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
+            raise InvalidInput(INVALID_JSON, "body", None, f"body cannot be decoded: {exc}") from None
+        # aiohttp already undoes Content-Encoding (auto_decompress): inflate only a body that
+        # is still gzip (a JSON body never starts with the gzip magic bytes).
+        encoding = request.headers.get("Content-Encoding") if raw[:2] == b"\x1f\x8b" else None
+        return ingestion.decompress(raw, encoding, limit)
+
+    async def admin_user(self, request: Request, user_id: str) -> Response | None:
+        """The prologue of an admin view of one user (admin key, id, owner): None when this
+        worker answers, else the refusal or the owning worker's answer."""
+        if not self.admin_ok(request):
+            return self.refuse(401, "unauthorized", "admin key required (Authorization: Bearer <key>)")
+        bad_id = user_path(user_id)
+        if bad_id is not None:
+            return self.refuse_input(400, bad_id)
+        return await self.owner_or_forward(request, user_id)
+
+    # Routing: requests about a user go to the worker holding the user's partition.
+    async def owner_or_forward(self, request: Request, user_id: str) -> Response | None:
+        """None when this worker answers for `user_id`; else the owner's answer (or a 503)."""
+        try:
+            owner = app.router.key_store(users.name, user_id)
+        except Exception:  # noqa: BLE001 (Faust's router raises several kinds while assignments change)
+            # No assignment yet (a rebalance: KeyError), or, just after start, no metadata for
+            # the table's changelog in the producer yet (TypeError), and the like.
+            return self.unavailable("no worker holds this user yet (rebalancing), retry")
+        if _same_worker(owner):
+            return None
+        if request.headers.get(ROUTED_HEADER):
+            # The sender thought we own it, we think it does: assignments are changing.
+            return self.unavailable("the user's worker is changing (rebalancing), retry")
+        return await self.forward(request, owner)
+
+    async def forward(self, request: Request, owner: URL) -> Response:
+        """The owner's answer with its status, type and body; our headers go on top."""
+        url = request.url.with_scheme(owner.scheme).with_host(owner.host).with_port(owner.port)
+        headers = {name: value for name, value in request.headers.items()
+                   if name.lower() in ("x-widget-key", "authorization", "accept")}
+        headers[ROUTED_HEADER] = "1"
+        try:
+            async with app.http_client.request(request.method, url, headers=headers, timeout=ROUTE_TIMEOUT) as answer:
+                body = await answer.read()
+                registry.inc("survey_streams_http_routed_total", status=str(answer.status))
+                return self.bytes(body, status=answer.status, content_type=answer.content_type or "application/json")
+        except (ClientError, asyncio.TimeoutError, OSError) as exc:
+            log.info("routing failed", extra={"owner": str(owner), "error": repr(exc)})
+            return self.unavailable("the worker holding this user did not answer, retry")
+
+
+def _url_ident(url) -> tuple[str, int]:
+    url = URL(str(url))
+    return (url.host or "").lower(), url.port or 80
+
+
+def _same_worker(owner) -> bool:
+    return _url_ident(owner) == _url_ident(app.conf.canonical_url)
+
+
+def user_path(user_id: str) -> InvalidInput | None:
+    """A user id from a URL path is an id like any other (at most 256 bytes)."""
+    try:
+        segment_schema.check_id("userId", user_id)
+    except InvalidInput as error:
+        return error
+    return None
