@@ -20,9 +20,15 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from streams import topics as names
 from streams.httpjson import request as http  # noqa: F401  (tests import it from here)
 from streams.localkafka import free_port
+from streams.timeutil import iso
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
+
+
+def ms_iso(moment) -> str:
+    """A datetime as the ISO form the worker writes (milliseconds, Z)."""
+    return iso(int(moment.timestamp() * 1000))
 
 
 def basic_auth(write_key: str) -> dict:
@@ -195,6 +201,20 @@ class Worker:
 
     def user(self, user_id: str):
         return self.get(f"/v1/users/{user_id}", {"Authorization": "Bearer test-admin-key"})
+
+    def state_when(self, user_id: str, check, timeout_s: float = 45.0) -> dict:
+        """GET /v1/users/{userId} until `check(state)` holds; fails with the last answer."""
+        last = {}
+
+        def probe():
+            nonlocal last
+            status, body = self.user(user_id)
+            last = {"status": status, "body": body}
+            return body if status == 200 and check(body) else None
+
+        state = self.wait_for(probe, timeout_s=timeout_s)
+        assert state, f"user {user_id} never matched: {last}\n{self.log_tail()}"
+        return state
 
     def wait_for(self, check, timeout_s: float = 30.0, interval_s: float = 0.3):
         """Poll `check()` until it returns a truthy value; returns it or the last value."""

@@ -68,27 +68,13 @@ def identify(worker: Worker, user: str, traits: dict, **fields) -> None:
     worker.produce("segment.identify", message, key=user)
 
 
-def state_when(worker: Worker, user: str, check, timeout_s: float = 30.0) -> dict:
-    last = {}
-
-    def probe():
-        nonlocal last
-        status, body = worker.user(user)
-        last = {"status": status, "body": body}
-        return body if status == 200 and check(body) else None
-
-    found = worker.wait_for(probe, timeout_s=timeout_s)
-    assert found, f"{user}: {last}\n{worker.log_tail()}"
-    return found
-
-
 def assert_healthy_after(worker: Worker, attacked: str) -> None:
     """The worker is up, a normal user on the attacked user's partition is processed, and the
     attacked user's endpoints answer (never a 5xx)."""
     assert worker.alive(), worker.log_tail()
     neighbour = neighbour_of(attacked)
     identify(worker, neighbour, {"plan": "team", "marker": neighbour})
-    state_when(worker, neighbour, lambda s: s["traits"].get("marker") == neighbour)
+    worker.state_when(neighbour, lambda s: s["traits"].get("marker") == neighbour)
     for path, headers in ((f"/v1/users/{attacked}", ADMIN), (f"/v1/users/{attacked}/explain", ADMIN),
                           (f"/v1/eligibility/{attacked}", KEY)):
         status, body = worker.get(path, headers)
@@ -124,7 +110,7 @@ def raw_request(worker: Worker, method: str, path: str, body: bytes = b"", heade
 def test_long_ids_and_growing_traits_are_refused_and_the_partition_keeps_flowing(worker):
     victim = new_id("budget")
     identify(worker, victim, {"plan": "pro"})
-    state_when(worker, victim, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(victim, lambda s: s["traits"].get("plan") == "pro")
     # Forty identifies with 31 KB messageIds: once a crash loop; now each is an invalid id.
     for n in range(40):
         identify(worker, victim, {"n": n}, messageId=f"{n}-" + "x" * 31_000)
@@ -136,7 +122,7 @@ def test_long_ids_and_growing_traits_are_refused_and_the_partition_keeps_flowing
         identify(worker, victim, {f"t{n}-{i}": "y" * 1000 for i in range(30)})
     letters = dead_letters(worker, "too_large", lambda v: victim in v["payload"], timeout_s=60)
     assert letters and letters[0]["field"] == "traits", letters
-    state = state_when(worker, victim, lambda s: "t1-0" in s["traits"])
+    state = worker.state_when(victim, lambda s: "t1-0" in s["traits"])
     assert "t3-0" not in state["traits"]  # the refused input changed nothing
     assert_healthy_after(worker, victim)
 
@@ -153,7 +139,7 @@ def widget(user: str, survey: str, display: dict | str, kind: str, **fields) -> 
 
 
 def test_forged_widget_events_never_make_a_response(worker):
-    victim, stranger, neighbour = new_id("forged"), new_id("never-identified"), None
+    victim, stranger = new_id("forged"), new_id("never-identified")
     identify(worker, victim, PRO)
     assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{victim}", KEY)[1].get("eligible"))
     answer = {"questionId": "score", "value": 0}
@@ -209,9 +195,9 @@ def test_event_times_out_of_range_are_replaced_and_never_break_an_endpoint(worke
     worker.produce("segment.track", {"type": "track", "userId": user, "event": "Clicked",
                                      "timestamp": "0001-01-01T00:00:00Z"}, key=user)
     identify(worker, user, {"createdAt": 253402300799999, "signup": "9999-12-31"})
-    state_when(worker, user, lambda s: s["traits"].get("signup"))
+    worker.state_when(user, lambda s: s["traits"].get("signup"))
     identify(worker, user, {"tier": "new"})  # a far-future identify must not pin "old"
-    state = state_when(worker, user, lambda s: s["traits"].get("tier") == "new")
+    state = worker.state_when(user, lambda s: s["traits"].get("tier") == "new")
     assert state["createdAt"] is None  # near year 9999: ignored for the account age
     assert state["firstSeen"] > "2020" and state["lastSeen"] < "2100", state
     assert_healthy_after(worker, user)
@@ -236,7 +222,7 @@ def test_deep_nesting_bad_headers_and_bad_gzip_get_4xx(worker):
             b'{"type":"identify","userId":"' + user.encode() + b'","traits":' + nested(300) + b"}]}"
     status, reply = worker.post("/v1/batch", batch, basic_auth("test-write-key"))
     assert status == 200, reply
-    state_when(worker, ok, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(ok, lambda s: s["traits"].get("plan") == "pro")
     assert dead_letters(worker, "invalid_field", lambda v: user in v["payload"])
     # Header values that are not UTF-8.
     for path, method, name in (("/v1/eligibility/x", "GET", "X-Widget-Key"), ("/v1/identify", "POST", "Authorization"),
@@ -279,15 +265,15 @@ def test_an_alias_cannot_fold_an_identified_user_into_another(worker):
     identify(worker, victim, {**PRO, "email": "victim@example.com"})
     identify(worker, attacker, {"plan": "free"})
     identify(worker, attacker2, {"plan": "free"})
-    state_when(worker, victim, lambda s: s["traits"].get("email"))
+    worker.state_when(victim, lambda s: s["traits"].get("email"))
     worker.produce("segment.alias", {"type": "alias", "previousId": victim, "userId": attacker,
                                      "messageId": new_id("alias")}, key=attacker)
     identify(worker, attacker2, {}, anonymousId=victim)  # the same fold, through an identify
     letters = dead_letters(worker, "alias_conflict", lambda v: victim in v["payload"], count=2)
     assert len(letters) == 2, letters
-    state_when(worker, attacker, lambda s: victim not in s["anonymousIds"])
-    state_when(worker, attacker2, lambda s: victim not in s["anonymousIds"])
-    state = state_when(worker, victim, lambda s: True)
+    worker.state_when(attacker, lambda s: victim not in s["anonymousIds"])
+    worker.state_when(attacker2, lambda s: victim not in s["anonymousIds"])
+    state = worker.state_when(victim, lambda s: True)
     assert state["traits"]["email"] == "victim@example.com"
     status, decision = worker.get(f"/v1/eligibility/{victim}", {**KEY, **ADMIN})
     assert status == 200 and decision["reason"] != "not_identified", decision
@@ -302,11 +288,11 @@ def test_an_id_claimed_by_an_alias_before_its_first_identify_is_its_own_user_aga
     identify(worker, attacker, {"plan": "free"})
     worker.produce("segment.alias", {"type": "alias", "previousId": victim, "userId": attacker,
                                      "messageId": new_id("alias")}, key=attacker)
-    state_when(worker, attacker, lambda s: victim in s["anonymousIds"])
+    worker.state_when(attacker, lambda s: victim in s["anonymousIds"])
     identify(worker, victim, {**PRO, "email": "victim@example.com"})
-    state = state_when(worker, victim, lambda s: s["traits"].get("email"))
+    state = worker.state_when(victim, lambda s: s["traits"].get("email"))
     assert state["traits"]["email"] == "victim@example.com"
-    claimer = state_when(worker, attacker, lambda s: victim not in s["anonymousIds"])
+    claimer = worker.state_when(attacker, lambda s: victim not in s["anonymousIds"])
     assert "email" not in claimer["traits"]
     status, decision = worker.get(f"/v1/eligibility/{victim}", {**KEY, **ADMIN})
     assert status == 200 and decision["reason"] != "not_identified", decision
@@ -339,7 +325,7 @@ def test_a_record_on_another_partition_than_its_key_joins_the_one_state(worker):
                          value=orjson.dumps({"type": "identify", "userId": user, "traits": {"a": 1}}))
     worker.producer.flush()
     identify(worker, user, {"b": 2})
-    state = state_when(worker, user, lambda s: {"a", "b"} <= set(s["traits"]))
+    state = worker.state_when(user, lambda s: {"a", "b"} <= set(s["traits"]))
     assert state["traits"] == {"a": 1, "b": 2}
     assert_healthy_after(worker, user)
 
@@ -347,7 +333,7 @@ def test_a_record_on_another_partition_than_its_key_joins_the_one_state(worker):
 def test_an_unsigned_user_command_is_dead_lettered_and_applies_nothing(worker):
     victim = new_id("command")
     identify(worker, victim, {**PRO, "email": "v@example.com"})
-    state_when(worker, victim, lambda s: s["traits"].get("email"))
+    worker.state_when(victim, lambda s: s["traits"].get("email"))
     worker.producer.send(worker.topic("streams.user-commands"), key=victim.encode(), partition=partition_of(victim),
                          value=orjson.dumps({"kind": "fold", "anonymousId": victim, "userId": "attacker"}))
     worker.producer.flush()

@@ -13,8 +13,7 @@ import orjson
 import pytest
 from segment.analytics import Client
 
-from streams.timeutil import iso
-from tests.harness import Worker, basic_auth, http
+from tests.harness import Worker, basic_auth, ms_iso
 
 pytestmark = pytest.mark.integration
 
@@ -47,29 +46,6 @@ def at(hours_ago: float) -> datetime:
     return (datetime.now(timezone.utc) - timedelta(hours=hours_ago)).replace(microsecond=0)
 
 
-def ms_iso(moment: datetime) -> str:
-    return iso(int(moment.timestamp() * 1000))
-
-
-def user_when(worker: Worker, user_id: str, check, timeout_s: float = 30.0) -> dict:
-    """GET /v1/users/{userId} until `check(state)` holds; fails with the last answer."""
-    last = {}
-
-    def probe():
-        nonlocal last
-        status, body = worker.user(user_id)
-        last = {"status": status, "body": body}
-        return body if status == 200 and check(body) else None
-
-    state = worker.wait_for(probe, timeout_s=timeout_s)
-    assert state, f"user {user_id} never matched: {last}\n{worker.log_tail()}"
-    return state
-
-
-def post_raw(worker: Worker, path: str, raw: bytes, headers: dict | None = None):
-    return http("POST", worker.url + path, raw, {"Content-Type": "application/json", **(headers or {})})
-
-
 AUTH = basic_auth("test-write-key")
 
 
@@ -83,7 +59,7 @@ def test_official_client_identify_merges_anonymous_history(worker, segment):
     segment.identify(user_id=user, anonymous_id=anonymous, timestamp=identified,
                      traits={"plan": "pro", "email": "a@example.com", "createdAt": SIGNUP})
 
-    state = user_when(worker, user, lambda s: s["anonymousIds"] == [anonymous] and s["triggers"])
+    state = worker.state_when(user, lambda s: s["anonymousIds"] == [anonymous] and s["triggers"])
     assert state["userId"] == user
     assert state["traits"]["plan"] == "pro" and state["traits"]["email"] == "a@example.com"
     assert state["createdAt"] == "2020-01-01T00:00:00.000Z"
@@ -105,11 +81,11 @@ def test_official_client_identify_merges_anonymous_history(worker, segment):
 def test_server_side_identify_adds_traits_to_the_same_user(worker, segment):
     user, anonymous = new_id("u"), new_id("anon")
     segment.identify(user_id=user, anonymous_id=anonymous, traits={"plan": "pro"}, timestamp=at(2))
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "pro")
 
     backend = Client("test-write-key", host=worker.url, sync_mode=True, gzip=True, max_retries=0)
     backend.identify(user_id=user, traits={"company": "Acme", "seats": 12}, timestamp=at(1))
-    state = user_when(worker, user, lambda s: "company" in s["traits"])
+    state = worker.state_when(user, lambda s: "company" in s["traits"])
     assert state["traits"]["plan"] == "pro"
     assert state["traits"]["company"] == "Acme" and state["traits"]["seats"] == 12
     assert state["anonymousIds"] == [anonymous]
@@ -118,12 +94,12 @@ def test_server_side_identify_adds_traits_to_the_same_user(worker, segment):
 def test_alias_folds_the_previous_id(worker, segment):
     user, previous = new_id("u"), new_id("anon")
     segment.identify(user_id=user, traits={"plan": "team"}, timestamp=at(1))
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "team")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "team")
     exported = at(5)
     segment.track(anonymous_id=previous, event="Report Exported", properties={"format": "pdf"}, timestamp=exported)
     segment.alias(previous_id=previous, user_id=user, timestamp=at(0.5))
 
-    state = user_when(worker, user, lambda s: previous in s["anonymousIds"] and s["triggers"])
+    state = worker.state_when(user, lambda s: previous in s["anonymousIds"] and s["triggers"])
     assert state["triggers"]["csat-export"] == {"count": 1, "last": ms_iso(exported)}
     assert state["firstSeen"] == ms_iso(exported)  # the previous id's history came along
     assert state["traits"]["plan"] == "team"
@@ -134,27 +110,27 @@ def test_alias_folds_the_previous_id(worker, segment):
 def test_out_of_order_identify_does_not_roll_a_trait_back(worker, segment):
     user = new_id("u")
     segment.identify(user_id=user, traits={"plan": "pro"}, timestamp=at(1))
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "pro")
     # an identify from two days before, arriving late: new keys are taken, plan is not rolled back
     late = at(48)
     segment.identify(user_id=user, traits={"plan": "free", "region": "eu"}, timestamp=late)
-    state = user_when(worker, user, lambda s: "region" in s["traits"])
+    state = worker.state_when(user, lambda s: "region" in s["traits"])
     assert state["traits"]["plan"] == "pro"
     assert state["firstSeen"] == ms_iso(late)
     # and a newer one does change it
     segment.identify(user_id=user, traits={"plan": "team"}, timestamp=at(0.1))
-    user_when(worker, user, lambda s: s["traits"]["plan"] == "team")
+    worker.state_when(user, lambda s: s["traits"]["plan"] == "team")
 
 
 def test_duplicate_message_id_is_skipped(worker, segment):
     user = new_id("u")
     segment.identify(user_id=user, traits={"plan": "pro"}, timestamp=at(2), message_id=f"{user}-m1")
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "pro")
     # a retry with the same messageId (here with other content) is skipped ...
     segment.identify(user_id=user, traits={"plan": "free"}, timestamp=at(1), message_id=f"{user}-m1")
     # ... while the next message (same user, so same partition, handled after it) is applied
     segment.identify(user_id=user, traits={"marker": 1}, timestamp=at(1), message_id=f"{user}-m2")
-    state = user_when(worker, user, lambda s: "marker" in s["traits"])
+    state = worker.state_when(user, lambda s: "marker" in s["traits"])
     assert state["traits"]["plan"] == "pro"
 
 
@@ -169,13 +145,13 @@ def test_duplicate_message_id_is_skipped(worker, segment):
     ("/v1/track", b"{\"type\": \"identify\", \"userId\": \"u\"}", "invalid_field"),
 ])
 def test_malformed_body_is_400(worker, path, raw, code):
-    status, body = post_raw(worker, path, raw, AUTH)
+    status, body = worker.post(path, raw, AUTH)
     assert status == 400, body
     assert body["error"] == code
 
 
 def test_corrupt_gzip_is_400(worker):
-    status, body = post_raw(worker, "/v1/identify", b"\x1f\x8b\x08\x00 not really gzip",
+    status, body = worker.post("/v1/identify", b"\x1f\x8b\x08\x00 not really gzip",
                             {**AUTH, "Content-Encoding": "gzip"})
     assert status == 400, body
     assert body["error"] == "invalid_json" and body["field"] == "body"
@@ -189,21 +165,21 @@ def test_corrupt_gzip_is_400(worker):
     {"Authorization": "Basic not-base64!"},
 ], ids=["no-key", "wrong-key", "empty-key", "bearer", "garbage"])
 def test_bad_write_key_is_401(worker, headers):
-    status, body = post_raw(worker, "/v1/identify", orjson.dumps({"userId": new_id("u")}), headers)
+    status, body = worker.post("/v1/identify", orjson.dumps({"userId": new_id("u")}), headers)
     assert status == 401, body
     assert body["error"] == "unauthorized"
 
 
 def test_oversized_single_message_is_413(worker):
     message = {"userId": new_id("u"), "event": "Big", "properties": {"pad": "x" * (32 * 1024)}}
-    status, body = post_raw(worker, "/v1/track", orjson.dumps(message), AUTH)
+    status, body = worker.post("/v1/track", orjson.dumps(message), AUTH)
     assert status == 413, body
     assert body["error"] == "too_large"
 
 
 def test_oversized_batch_is_413(worker):
     item = {"type": "track", "userId": new_id("u"), "event": "Big", "properties": {"pad": "x" * (20 * 1024)}}
-    status, body = post_raw(worker, "/v1/batch", orjson.dumps({"batch": [item] * 26}), AUTH)
+    status, body = worker.post("/v1/batch", orjson.dumps({"batch": [item] * 26}), AUTH)
     assert status == 413, body
     assert body["error"] == "too_large"
 
@@ -213,7 +189,7 @@ def test_gzip_bomb_is_413(worker, inflated):
     """Small on the wire, over the limit once inflated (and never inflated whole)."""
     bomb = gzip.compress(b"{\"userId\": \"u\", \"traits\": {\"pad\": \"" + b"x" * inflated + b"\"}}")
     assert len(bomb) < 32 * 1024 + inflated // 500
-    status, body = post_raw(worker, "/v1/identify", bomb, {**AUTH, "Content-Encoding": "gzip"})
+    status, body = worker.post("/v1/identify", bomb, {**AUTH, "Content-Encoding": "gzip"})
     assert status == 413, body
     assert body["error"] == "too_large"
 
@@ -221,15 +197,15 @@ def test_gzip_bomb_is_413(worker, inflated):
 def test_gzip_bodies_are_accepted(worker):
     user, last = new_id("u"), at(0.5)
     single = gzip.compress(orjson.dumps({"userId": user, "traits": {"plan": "pro"}, "timestamp": ms_iso(at(2))}))
-    status, body = post_raw(worker, "/v1/identify", single, {**AUTH, "Content-Encoding": "gzip"})
+    status, body = worker.post("/v1/identify", single, {**AUTH, "Content-Encoding": "gzip"})
     assert (status, body) == (200, {"success": True})
     batch = gzip.compress(orjson.dumps({"batch": [
         {"type": "group", "userId": user, "groupId": "g1", "traits": {"name": "Acme"}, "timestamp": ms_iso(at(1))},
         {"type": "page", "userId": user, "name": "Pricing", "timestamp": ms_iso(last)},
     ]}))
-    status, body = post_raw(worker, "/v1/batch", batch, {**AUTH, "Content-Encoding": "gzip"})
+    status, body = worker.post("/v1/batch", batch, {**AUTH, "Content-Encoding": "gzip"})
     assert (status, body) == (200, {"success": True})
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(last))
+    state = worker.state_when(user, lambda s: s["lastSeen"] == ms_iso(last))
     assert state["traits"] == {"plan": "pro"}  # group traits describe the group, not the user
     # group goes to segment.identify, page to segment.track
     assert worker.read("segment.identify", count=1, where=lambda v: v.get("type") == "group" and v["userId"] == user)
@@ -246,7 +222,7 @@ def test_invalid_items_of_a_valid_batch_go_to_the_dead_letter(worker):
          "properties": {"pad": "x" * (33 * 1024)}},
         f"{token}-not-an-object",
     ]
-    status, body = post_raw(worker, "/v1/batch", orjson.dumps({"batch": items}), AUTH)
+    status, body = worker.post("/v1/batch", orjson.dumps({"batch": items}), AUTH)
     assert (status, body) == (200, {"success": True})
 
     records = worker.read("streams.deadletter", count=4, timeout_s=30, where=lambda v: token in v.get("payload", ""))
@@ -259,13 +235,13 @@ def test_invalid_items_of_a_valid_batch_go_to_the_dead_letter(worker):
     assert orjson.loads(by_code["missing_field"]["payload"])["messageId"] == f"{token}-noid"
     assert orjson.loads(by_code["not_an_object"]["payload"]) == f"{token}-not-an-object"
     # the valid item of the same batch is applied
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "pro")
 
 
 def test_admin_endpoint_needs_the_key(worker, segment):
     user = new_id("u")
     segment.identify(user_id=user, traits={"plan": "pro"})
-    user_when(worker, user, lambda s: True)
+    worker.state_when(user, lambda s: True)
     assert worker.get(f"/v1/users/{user}")[0] == 401
     assert worker.get(f"/v1/users/{user}", {"Authorization": "Bearer wrong"})[0] == 401
     assert worker.user(new_id("nobody"))[0] == 404

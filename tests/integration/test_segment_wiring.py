@@ -30,8 +30,7 @@ from segment.analytics.request import APIError as SegmentAPIError
 
 from streams.ingestion import MAX_REJECTED_ITEMS
 from streams.schemas.segment import MAX_MESSAGE_BYTES
-from streams.timeutil import iso
-from tests.harness import Worker, basic_auth, http
+from tests.harness import Worker, basic_auth, ms_iso
 
 pytestmark = pytest.mark.integration
 
@@ -89,29 +88,6 @@ def clock():
     return lambda hours_ago: now - timedelta(hours=hours_ago)
 
 
-def ms_iso(moment: datetime) -> str:
-    return iso(int(moment.timestamp() * 1000))
-
-
-def user_when(worker: Worker, user_id: str, check, timeout_s: float = 45.0) -> dict:
-    """GET /v1/users/{userId} until `check(state)` holds; fails with the last answer."""
-    last = {}
-
-    def probe():
-        nonlocal last
-        status, body = worker.user(user_id)
-        last = {"status": status, "body": body}
-        return body if status == 200 and check(body) else None
-
-    state = worker.wait_for(probe, timeout_s=timeout_s)
-    assert state, f"user {user_id} never matched: {last}\n{worker.log_tail()}"
-    return state
-
-
-def post_raw(worker: Worker, path: str, raw: bytes, headers: dict | None = None):
-    return http("POST", worker.url + path, raw, {"Content-Type": "application/json", **(headers or {})})
-
-
 def dead_letters(worker: Worker, needle: str, timeout_s: float = 3.0) -> list:
     return worker.read("streams.deadletter", timeout_s=timeout_s, where=lambda v: needle in v.get("payload", ""))
 
@@ -124,7 +100,7 @@ def test_screen_updates_last_seen_from_every_client(worker, segment, rudder):
     at = clock()
     user = new_id("u-screen")
     segment.identify(user_id=user, traits={"plan": "pro"}, timestamp=at(10))
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "pro")
 
     steps = [
         ("analytics-python", at(8), lambda t: segment.screen(user_id=user, name="Home", timestamp=t,
@@ -138,7 +114,7 @@ def test_screen_updates_last_seen_from_every_client(worker, segment, rudder):
     ]
     for client, moment, send in steps:
         send(moment)
-        state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(moment))
+        state = worker.state_when(user, lambda s: s["lastSeen"] == ms_iso(moment))
         assert state["firstSeen"] == ms_iso(at(10)), client
     assert not dead_letters(worker, user)
     # what the libraries put on the topic: screen messages, on segment.track
@@ -164,7 +140,7 @@ def test_sdks_read_code_and_message_of_401_and_400(worker):
     fields are there (RudderStack's SDK used to die with KeyError: 'code')."""
     user = new_id("u-err")
     # 401: a wrong write key, in sync mode the error is raised to the caller.
-    raw_status, raw_body = post_raw(worker, "/v1/batch", orjson.dumps({"batch": []}), basic_auth("wrong-key"))
+    raw_status, raw_body = worker.post("/v1/batch", orjson.dumps({"batch": []}), basic_auth("wrong-key"))
     assert raw_status == 401
     wrong_segment = SegmentClient("wrong-key", host=worker.url, sync_mode=True, max_retries=0)
     with pytest.raises(SegmentAPIError) as segment_error:
@@ -200,7 +176,7 @@ def test_sdks_read_code_and_message_of_401_and_400(worker):
         assert len(batch) == count, name
         assert error.status == 400, (name, error)
         # The same request again, raw: the body the SDK read.
-        status, body = post_raw(worker, "/v1/batch", orjson.dumps({"batch": batch}), AUTH)
+        status, body = worker.post("/v1/batch", orjson.dumps({"batch": batch}), AUTH)
         assert status == 400 and body["code"] == "invalid_field", body
         _same_error(error.code, error.message, body)
         assert body["message"].startswith(f"more than {MAX_REJECTED_ITEMS} invalid items")
@@ -236,7 +212,7 @@ def test_message_just_under_32kb_is_applied_not_dead_lettered(worker, segment):
     assert target - 8 <= library_size(message) <= target
     bio = message["traits"]["bio"]
     segment.identify(user_id=user, traits={"bio": bio}, timestamp=moment, message_id=message_id)
-    state = user_when(worker, user, lambda s: "bio" in s["traits"])
+    state = worker.state_when(user, lambda s: "bio" in s["traits"])
     assert state["traits"]["bio"] == bio and state["lastSeen"] == ms_iso(moment)
 
     # /v1/batch: an item just under 32 KB as sent, with a 16 KB envelope context copied into it.
@@ -249,8 +225,8 @@ def test_message_just_under_32kb_is_applied_not_dead_lettered(worker, segment):
 
     big = _padded_to(lambda m: len(orjson.dumps(m)), target, item)
     body = {"batch": [big], "context": context, "sentAt": ms_iso(moment)}
-    _expect_ok(post_raw(worker, "/v1/batch", orjson.dumps(body), AUTH))
-    state = user_when(worker, other, lambda s: s["lastSeen"] == ms_iso(moment))
+    _expect_ok(worker.post("/v1/batch", orjson.dumps(body), AUTH))
+    state = worker.state_when(other, lambda s: s["lastSeen"] == ms_iso(moment))
     assert state["firstSeen"] == ms_iso(moment)
     [(_, record)] = worker.read("segment.track", count=1, where=lambda v: v.get("userId") == other)
     assert record["context"] == context  # the envelope's, copied in
@@ -266,10 +242,10 @@ def test_message_over_32kb_as_sent_is_refused_by_the_bridge_not_later(worker):
     user = new_id("u-over")
     item = {"type": "track", "userId": user, "event": "Big", "messageId": f"{user}-m",
             "properties": {"pad": "z" * MAX_MESSAGE_BYTES}}
-    _expect_ok(post_raw(worker, "/v1/import", orjson.dumps({"batch": [item]}), AUTH))
+    _expect_ok(worker.post("/v1/import", orjson.dumps({"batch": [item]}), AUTH))
     [(_, letter)] = worker.read("streams.deadletter", count=1, timeout_s=30, where=lambda v: user in v.get("payload", ""))
     assert letter["error"] == "too_large" and letter["source"] == {"http": "/v1/import"}
-    status, body = post_raw(worker, "/v1/track", orjson.dumps(item), AUTH)
+    status, body = worker.post("/v1/track", orjson.dumps(item), AUTH)
     assert status == 413 and body["code"] == "too_large", body
     assert worker.user(user)[0] == 404
 
@@ -313,9 +289,9 @@ def test_webhook_destination_each_type_signed(worker):
     ]
     for message in messages:
         body = _webhook_body(message)
-        assert post_raw(worker, "/v1/webhook", body, _signed(body)) == (200, {"success": True}), message["type"]
+        assert worker.post("/v1/webhook", body, _signed(body)) == (200, {"success": True}), message["type"]
 
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(3))
+    state = worker.state_when(user, lambda s: s["lastSeen"] == ms_iso(at(3))
                       and set(s["anonymousIds"]) == {anonymous, previous} and s["groups"])
     assert state["traits"] == {"plan": "team", "createdAt": signup}
     assert state["createdAt"] == signup
@@ -334,45 +310,45 @@ def test_webhook_refuses_bad_signatures_and_takes_write_keys_and_batches(worker)
     refused = _webhook_body(_as_delivered({"type": "identify", "userId": user, "traits": {"refused": True}}, at(2)))
     for headers in ({}, {"X-Signature": "0" * 40}, _signed(refused, "another-secret"),
                     _signed(refused + b" "), {"X-Signature": ""}, basic_auth("wrong-key")):
-        status, body = post_raw(worker, "/v1/webhook", refused, headers)
+        status, body = worker.post("/v1/webhook", refused, headers)
         assert status == 401, (headers, body)
         assert body["code"] == "unauthorized" and body["message"], body
     # altered after signing: the signature no longer matches the body
     tampered = refused.replace(b'"refused":true', b'"refused":false')
-    assert post_raw(worker, "/v1/webhook", tampered, _signed(refused))[0] == 401
+    assert worker.post("/v1/webhook", tampered, _signed(refused))[0] == 401
 
     # A write key (HTTP Basic) instead of a signature.
     by_key = _webhook_body(_as_delivered({"type": "identify", "userId": user, "traits": {"plan": "pro"}}, at(1.5)))
-    _expect_ok(post_raw(worker, "/v1/webhook", by_key, AUTH))
+    _expect_ok(worker.post("/v1/webhook", by_key, AUTH))
     # A batch body, signed; every type in one request.
     batch = _webhook_body({"batch": [
         _as_delivered({"type": "track", "userId": user, "event": "Report Exported"}, at(1.2)),
         _as_delivered({"type": "group", "userId": user, "groupId": "g-1", "traits": {"seats": 9}}, at(1.1)),
         _as_delivered({"type": "page", "userId": user, "name": "Docs"}, at(1)),
     ]})
-    _expect_ok(post_raw(worker, "/v1/webhook", batch, _signed(batch)))
+    _expect_ok(worker.post("/v1/webhook", batch, _signed(batch)))
     # A batch by write key, gzip'd.
     zipped = gzip.compress(_webhook_body({"batch": [
         _as_delivered({"type": "screen", "userId": user, "name": "Inbox"}, at(0.5))]}))
-    _expect_ok(post_raw(worker, "/v1/webhook", zipped, {**AUTH, "Content-Encoding": "gzip"}))
+    _expect_ok(worker.post("/v1/webhook", zipped, {**AUTH, "Content-Encoding": "gzip"}))
     # Webhooks (Actions) with batching on posts a JSON array of events (and signs only the
     # first one, so such requests carry a write key in a mapped Authorization header).
     array = _webhook_body([_as_delivered({"type": "group", "userId": user, "groupId": "g-2",
                                           "traits": {"plan": "enterprise"}}, at(0.4)),
                            _as_delivered({"type": "page", "userId": user, "name": "Team"}, at(0.3))])
-    _expect_ok(post_raw(worker, "/v1/webhook", array, AUTH))
-    assert post_raw(worker, "/v1/webhook", array, _signed(orjson.dumps(orjson.loads(array)[0])))[0] == 401
+    _expect_ok(worker.post("/v1/webhook", array, AUTH))
+    assert worker.post("/v1/webhook", array, _signed(orjson.dumps(orjson.loads(array)[0])))[0] == 401
     signed_array = _webhook_body([_as_delivered({"type": "screen", "userId": user, "name": "Last"}, at(0.2))])
-    _expect_ok(post_raw(worker, "/v1/webhook", signed_array, _signed(signed_array)))
+    _expect_ok(worker.post("/v1/webhook", signed_array, _signed(signed_array)))
 
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(0.2)) and len(s["groups"]) == 2)
+    state = worker.state_when(user, lambda s: s["lastSeen"] == ms_iso(at(0.2)) and len(s["groups"]) == 2)
     assert state["traits"] == {"plan": "pro"}  # the refused identify never arrived
     assert state["groups"]["g-1"]["traits"] == {"seats": 9}
     assert state["groups"]["g-2"] == {"traits": {"plan": "enterprise"}, "lastSeen": ms_iso(at(0.4))}
     # an invalid item of a batch is dead-lettered, like /v1/batch's
     token = uuid.uuid4().hex
     bad = _webhook_body({"batch": [{"type": "track", "userId": user, "messageId": token}]})
-    _expect_ok(post_raw(worker, "/v1/webhook", bad, _signed(bad)))
+    _expect_ok(worker.post("/v1/webhook", bad, _signed(bad)))
     [(_, letter)] = worker.read("streams.deadletter", count=1, timeout_s=30, where=lambda v: token in v.get("payload", ""))
     assert letter["error"] == "missing_field" and letter["source"] == {"http": "/v1/webhook"}
 
@@ -396,28 +372,28 @@ def test_group_traits_target_the_most_recent_group_and_reach_responses(worker, s
     at = clock()
     user = new_id("u-group")
     segment.identify(user_id=user, traits={"plan": "free", "email": "g@example.com"}, timestamp=at(10))
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "free")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "free")
     _eligible_when(worker, user, False, "traits_mismatch")  # no group yet
 
     segment.group(user_id=user, group_id="acme", traits={"plan": "enterprise", "name": "Acme"}, timestamp=at(8))
-    state = user_when(worker, user, lambda s: "acme" in s["groups"])
+    state = worker.state_when(user, lambda s: "acme" in s["groups"])
     assert state["groups"] == {"acme": {"traits": {"plan": "enterprise", "name": "Acme"}, "lastSeen": ms_iso(at(8))}}
     assert state["traits"] == {"plan": "free", "email": "g@example.com"}  # the user's own, untouched
     _eligible_when(worker, user, True, "eligible")
 
     # A later group call in another group: that one is the most recent now.
     segment.group(user_id=user, group_id="startup", traits={"plan": "startup"}, timestamp=at(6))
-    user_when(worker, user, lambda s: "startup" in s["groups"])
+    worker.state_when(user, lambda s: "startup" in s["groups"])
     _eligible_when(worker, user, False, "traits_mismatch")
     # A call for acme from before the startup one, arriving late: the most recent group is
     # the one of the latest group call by event time, not by arrival (startup still).
     segment.group(user_id=user, group_id="acme", traits={"industry": "retail"}, timestamp=at(7))
-    state = user_when(worker, user, lambda s: "industry" in s["groups"]["acme"]["traits"])
+    state = worker.state_when(user, lambda s: "industry" in s["groups"]["acme"]["traits"])
     assert state["groups"]["acme"]["lastSeen"] == ms_iso(at(7))
     assert _eligibility(worker, user)["reason"] == "traits_mismatch"
     # Back in acme, now: eligible again, with the traits of acme merged.
     segment.group(user_id=user, group_id="acme", traits={"seats": 50}, timestamp=at(4))
-    state = user_when(worker, user, lambda s: s["groups"]["acme"]["lastSeen"] == ms_iso(at(4)))
+    state = worker.state_when(user, lambda s: s["groups"]["acme"]["lastSeen"] == ms_iso(at(4)))
     assert state["groups"]["acme"]["traits"] == {"plan": "enterprise", "name": "Acme", "industry": "retail", "seats": 50}
     assert state["groups"]["startup"] == {"traits": {"plan": "startup"}, "lastSeen": ms_iso(at(6))}
     _eligible_when(worker, user, True, "eligible")
@@ -467,7 +443,7 @@ def test_kafka_destination_one_topic_unkeyed_every_type(start_worker):
         worker.producer.send(mixed, key=None, value=json.dumps(message, separators=(",", ":")).encode())
     worker.producer.flush()
 
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(2)) and len(s["groups"]) == 2
+    state = worker.state_when(user, lambda s: s["lastSeen"] == ms_iso(at(2)) and len(s["groups"]) == 2
                       and set(s["anonymousIds"]) == {anonymous, previous}, timeout_s=60)
     assert state["traits"] == {"plan": "pro", "createdAt": "2022-05-01T00:00:00Z"}
     assert state["firstSeen"] == ms_iso(at(10))  # the aliased id's track, folded in
@@ -540,7 +516,7 @@ def test_segment_node_library(worker, node_client):
     assert {r["url"] for r in result["responses"]} == {f"{worker.url}/v1/batch"}
 
     # the anonymous history comes with the fold (a command to the anonymous id's partition and back)
-    state = user_when(worker, user, lambda s: s["lastSeen"] == ms_iso(at(5)) and s["groups"]
+    state = worker.state_when(user, lambda s: s["lastSeen"] == ms_iso(at(5)) and s["groups"]
                       and s["firstSeen"] == ms_iso(at(9)))
     assert state["traits"] == {"plan": "team", "createdAt": "2020-01-01T00:00:00Z"}
     assert state["anonymousIds"] == [anonymous] and state["firstSeen"] == ms_iso(at(9))
@@ -569,6 +545,6 @@ def test_analytics_js_endpoints_with_the_write_key_in_a_text_plain_body(worker):
     assert worker.post("/v1/b", orjson.dumps(batch), plain) == (200, {"success": True})
     status, body = worker.post("/v1/t", orjson.dumps({**page, "type": "track", "event": "E", "writeKey": "wrong"}), plain)
     assert status == 401 and body["code"] == "unauthorized"
-    user_when(worker, user, lambda s: s["traits"].get("plan") == "pro")
+    worker.state_when(user, lambda s: s["traits"].get("plan") == "pro")
     records = worker.read("segment.identify", count=1, where=lambda v: v.get("userId") == user)
     assert records and "writeKey" not in records[0][1]  # the credential is never produced
