@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from . import topics as names
 from .config import Config
@@ -35,8 +35,9 @@ def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, 
     Changelogs are made here, before any worker joins, because Faust makes them only after
     its consumer's first assignment: a worker that wrote to one before then failed with
     PartitionsMismatch ("has 0 partitions") until it restarted.
-    Existing topics are left as they are, but a partition count other than the config's is
-    reported: all user-keyed topics must be co-partitioned with the `users` table.
+    Existing topics keep their partitions (a count other than the config's is reported: all
+    user-keyed topics must be co-partitioned with the `users` table); a setting the engine
+    relies on (names.TOPIC_CONFIGS) is set on them if it differs (align_settings).
     """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="survey-streams-admin")
     try:
@@ -53,6 +54,7 @@ def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, 
                                      for name in missing])
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another worker
+        align_settings(admin, {name: wanted[name] for name in existing})
         for name, partitions in existing.items():
             if wanted[name] not in names.SINGLE_PARTITION and partitions != config.project.partitions:
                 print(f"warning: topic {name} has {partitions} partitions, config says {config.project.partitions}; "
@@ -64,3 +66,38 @@ def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, 
         return missing
     finally:
         admin.close()
+
+
+def align_settings(admin: KafkaAdminClient, logical_of: dict) -> list[str]:
+    """Set, on existing topics, the settings of names.TOPIC_CONFIGS they lack (one key at a
+    time, incrementally: other settings are kept); returns the topics changed.
+
+    Topics made before a setting was introduced keep the old one otherwise: a lifecycle
+    topic with the producer's timestamps lets a harvested display token open a display
+    later (docs/security.md). Without the right to alter configs it says what to run.
+    """
+    required = {name: names.TOPIC_CONFIGS[logical] for name, logical in logical_of.items()
+                if logical in names.TOPIC_CONFIGS}
+    if not required:
+        return []
+    changed = []
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, list(settings))
+                                            for name, settings in required.items()], config_filter="all")
+        current = described.get("topic", {})
+        for name, settings in required.items():
+            differs = {key: value for key, value in settings.items()
+                       if (current.get(name, {}).get(key) or {}).get("value") != value}
+            if not differs:
+                continue
+            result = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, differs)], incremental=True)
+            outcome = result.get("topic", {}).get(name)
+            if outcome != "OK":
+                raise KafkaError(outcome)
+            print(f"topic {name}: set {differs}", file=sys.stderr)
+            changed.append(name)
+    except KafkaError as error:  # e.g. not authorised to alter topic configs
+        wanted = "; ".join(f"{name}: {settings}" for name, settings in required.items())
+        print(f"warning: could not check or set required topic settings ({error!r}); set them with "
+              f"kafka-configs --alter --entity-type topics --add-config: {wanted}", file=sys.stderr)
+    return changed
