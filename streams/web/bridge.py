@@ -20,12 +20,14 @@ from faust.exceptions import ProducerSendError
 from faust.web import Request, Response, View
 from yarl import URL
 
+from .. import app as app_module
 from .. import ingestion
 from ..app import app, settings, users
 from ..agents.emit import DeadLetterFailed
 from ..errors import INVALID_JSON, InvalidInput
 from ..metrics import registry
 from ..schemas import segment as segment_schema
+from ..signing import derived_key
 
 log = logging.getLogger("streams.web")
 CORS = {
@@ -157,7 +159,7 @@ class BridgeView(View):
             return self.unavailable("no worker holds this user yet (rebalancing), retry")
         if _same_worker(owner):
             return None
-        if request.headers.get(ROUTED_HEADER):
+        if same_secret(request.headers.get(ROUTED_HEADER), routed_mark()):
             # The sender thought we own it, we think it does: assignments are changing.
             return self.unavailable("the user's worker is changing (rebalancing), retry")
         return await self.forward(request, owner)
@@ -167,7 +169,7 @@ class BridgeView(View):
         url = request.url.with_scheme(owner.scheme).with_host(owner.host).with_port(owner.port)
         headers = {name: value for name, value in request.headers.items()
                    if name.lower() in ("x-widget-key", "authorization", "accept")}
-        headers[ROUTED_HEADER] = "1"
+        headers[ROUTED_HEADER] = routed_mark()
         try:
             async with app.http_client.request(request.method, url, headers=headers, timeout=ROUTE_TIMEOUT) as answer:
                 body = await answer.read()
@@ -185,6 +187,12 @@ def _url_ident(url) -> tuple[str, int]:
 
 def _same_worker(owner) -> bool:
     return _url_ident(owner) == _url_ident(app.conf.canonical_url)
+
+
+def routed_mark() -> str:
+    """ROUTED_HEADER's value, made from the app secret: only a worker can say a request was
+    routed (a client sending the header got a 503 for its own request, never routed)."""
+    return derived_key(app_module.display_secret, "routed-request").hex()
 
 
 def user_path(user_id: str) -> InvalidInput | None:

@@ -52,6 +52,9 @@ def test_two_workers_share_users_and_route_requests(start_worker):
             status, headers = headers_of(f"{worker.url}/v1/eligibility/{user}", key)
             assert status == 200 and headers.get("access-control-allow-origin") == "*", (worker.url, user, headers)
             assert headers["content-type"].startswith("application/json")
+            # The routing mark is the workers' own: a client sending it is routed like any other.
+            status, decision = worker.get(f"/v1/eligibility/{user}", {**key, "X-Streams-Routed": "1"})
+            assert status == 200 and decision["eligible"] is True, (worker.url, user, status, decision)
     routed = sum(float(line.rsplit(" ", 1)[1]) for worker in (first, second)
                  for line in worker.get("/metrics")[1].splitlines()
                  if line.startswith("survey_streams_http_routed_total{"))
