@@ -19,6 +19,7 @@ import orjson
 import yaml
 
 from streams import liveconfig, topics as names
+from streams.settings import Settings
 
 from .common import PYTHON, REPO, Broker, Run, say
 from .state import fill_changelog, wait_due_index
@@ -59,7 +60,9 @@ def measure(users: int, workdir: Path) -> dict:
             baseline = _latency(run, SECONDS, run.tag + "-a")
             say(f"  baseline p50 {baseline['p50_ms']:.1f} ms, p99 {baseline['p99_ms']:.1f} ms")
             during: dict = {}
-            load = threading.Thread(target=lambda: during.update(_latency(run, SECONDS, run.tag + "-b")))
+            # The load lasts as long as the paced re-decision should, so that it is measured throughout.
+            load_seconds = SECONDS + users / Settings.from_env().redecide_per_s
+            load = threading.Thread(target=lambda: during.update(_latency(run, load_seconds, run.tag + "-b")))
             load.start()
             time.sleep(3)  # the load has started
             cpu0, started = worker.cpu_seconds(), time.monotonic()
@@ -94,8 +97,9 @@ def section(r: dict) -> str:
         "",
         f"Written by `python -m bench.liveconfig` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. One worker "
         f"holding {r['users']:,} users switches to a version with its top survey paused (`surveys apply`); it "
-        f"re-decides every user in the background, paced at 20,000 users/s (streams/agents/configwatch.py), "
-        f"and ticks those whose decision changes. Meanwhile new identifies arrive at {RATE}/s.",
+        f"re-decides every user in the background, paced at `STREAMS_REDECIDE_PER_S` users/s (default 20,000; "
+        f"streams/agents/configwatch.py), and ticks those whose decision changes. Meanwhile new identifies "
+        f"arrive at {RATE}/s, for the whole re-decision.",
         "",
         "| | |",
         "|---|---|",
@@ -120,7 +124,7 @@ def write(document: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.liveconfig", description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=200_000)
+    parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"))
     parser.add_argument("--workdir", default=str(REPO / "var" / "bench-live"))
     args = parser.parse_args(argv)
