@@ -29,18 +29,18 @@ from functools import lru_cache
 
 import orjson
 import rocksdict
-from aiokafka.partitioner import murmur2
 from faust.stores.memory import Store as MemoryStore
 
 from ..app import app, users
+from ..partitioning import positive_hash
 
 
 @lru_cache(maxsize=65536)
 def partition_of(key: str) -> int:
     """The partition a producer's default partitioner (murmur2, as Java's and aiokafka's)
-    puts `key` on: where the user's state lives. Cached: murmur2 in Python costs ~2 µs
-    and every input asks, most about users seen a moment ago."""
-    return (murmur2(key.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF) % users.partitions
+    puts `key` on: where the user's state lives. Cached: every input asks, most about
+    users seen a moment ago."""
+    return positive_hash(key.encode("utf-8", "surrogatepass")) % users.partitions
 
 
 def _memory() -> bool:
