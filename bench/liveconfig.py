@@ -58,7 +58,7 @@ def measure(users: int, workdir: Path) -> dict:
             wait_due_index(worker)
             say(f"  baseline: decision latency at {RATE}/s for {SECONDS}s, no switch")
             baseline = _latency(run, SECONDS, run.tag + "-a")
-            say(f"  baseline p50 {baseline['p50_ms']:.1f} ms, p99 {baseline['p99_ms']:.1f} ms")
+            say(f"  baseline p50 {_ms(baseline['p50_ms'])}, p99 {_ms(baseline['p99_ms'])}")
             during: dict = {}
             # The load lasts as long as the paced re-decision should, so that it is measured throughout.
             load_seconds = SECONDS + users / Settings.from_env().redecide_per_s
@@ -80,11 +80,22 @@ def measure(users: int, workdir: Path) -> dict:
                 raise RuntimeError("the worker never logged the end of its re-decision")
             looked, changed, seconds = int(match[1]), int(match[2]), float(match[3])
             say(f"  re-decided {looked:,} users in {seconds:.1f}s ({changed:,} changed); "
-                f"p99 during it {during['p99_ms']:.1f} ms")
+                f"during it p50 {_ms(during['p50_ms'])}, p99 {_ms(during['p99_ms'])}, "
+                f"{during['missing']:,} of {during['measured']:,} not decided within the drain")
             return {"users": looked, "changed": changed, "seconds": seconds, "wall_s": wall, "cpu_s": cpu,
                     "baseline": baseline, "during": during}
         finally:
             run.cleanup()
+
+
+def _ms(value) -> str:
+    """A latency from bench.latency: None is a decision never seen (orjson writes inf as null)."""
+    return "∞" if value is None or value == float("inf") else f"{value:.1f} ms"
+
+
+def _latency_row(r: dict) -> str:
+    late = f"; {r['missing']:,} of {r['measured']:,} not decided within 15 s of the last send" if r["missing"] else ""
+    return f"{_ms(r['p50_ms'])} / {_ms(r['p99_ms'])}{late}"
 
 
 def section(r: dict) -> str:
@@ -107,8 +118,8 @@ def section(r: dict) -> str:
         f"| decisions that changed (ticked, re-emitted) | {r['changed']:,} |",
         f"| 1M users at that rate | {million:.0f} s |",
         f"| worker CPU during the switch | {r['cpu_s']:.1f} CPU-s over {r['wall_s']:.1f} s |",
-        f"| decision latency at {RATE}/s without a switch, p50 / p99 | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} ms |",
-        f"| the same while re-deciding, p50 / p99 | {d['p50_ms']:.1f} / {d['p99_ms']:.1f} ms |",
+        f"| decision latency at {RATE}/s without a switch, p50 / p99 | {_latency_row(b)} |",
+        f"| the same while re-deciding, p50 / p99 | {_latency_row(d)} |",
         END,
     ])
 
