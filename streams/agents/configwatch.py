@@ -30,12 +30,17 @@ from .. import configdiff, liveconfig, topics as names
 from ..app import app, settings, users
 from ..config import ConfigError
 from ..metrics import registry
-from . import userstore
+from . import timers, userstore
 from .emit import send
 from .timers import stored_states
 
 log = logging.getLogger("streams.config")
-REDECIDE_CHUNK = 500
+REDECIDE_CHUNK = 100  # users decided between two yields to the event loop (a few ms)
+# Ticks sent by a scan and not yet applied by the users agent. A live input waits behind the
+# queued ones: without this bound, 1M users of which 770k changed queued every tick at
+# once and live decisions took 40 s (docs/benchmarks.md, live config).
+TICKS_IN_FLIGHT = 50
+TICKS_WAIT_S = 10.0  # then go on anyway: the partition may have moved (the scan is cancelled then)
 CATCH_UP_WAIT_S = 30.0  # how long a re-decision waits for the config topic's markers
 _redeciding: asyncio.Task | None = None
 _markers: dict[int, str] = {}  # partition -> the last version all its users were re-decided under
@@ -85,17 +90,25 @@ async def redecide(config, partitions: frozenset[int]) -> None:
     started, looked, ticked, deliveries = time.monotonic(), 0, 0, []
     chunk = max(1, min(REDECIDE_CHUNK, int(settings.redecide_per_s)))  # a pause at least once a second
     now = int(time.time() * 1000)
+    applied_before = timers.applied_ticks.count
+    chunk_started = time.monotonic()
     for user, state in stored_states():
         if userstore.partition_of(user) not in partitions:
             continue
         looked += 1
         if configdiff.moved(user, state, config, now) is not None:
+            if ticked - (timers.applied_ticks.count - applied_before) >= TICKS_IN_FLIGHT:
+                await timers.applied_ticks.wait_for(applied_before + ticked - TICKS_IN_FLIGHT // 2, TICKS_WAIT_S)
             deliveries.append(await send(names.USER_COMMANDS, user, {"kind": "tick"}))
             ticked += 1
         if looked % chunk == 0:
             registry.inc("survey_streams_config_users_redecided_total", chunk)
-            behind = looked / settings.redecide_per_s - (time.monotonic() - started)
-            await asyncio.sleep(max(behind, 0))
+            at = time.monotonic()
+            ahead = looked / settings.redecide_per_s - (at - started)
+            # At most half of the event loop's time, however fast the pace asked: live
+            # inputs get the other half (and the scan's ticks, applied by the agent, share it).
+            await asyncio.sleep(max(ahead, at - chunk_started))
+            chunk_started = time.monotonic()
     registry.inc("survey_streams_config_users_redecided_total", looked % chunk)
     registry.inc("survey_streams_config_decisions_changed_total", ticked)
     await asyncio.gather(*deliveries)  # the ticks are durable before the marker says "done"

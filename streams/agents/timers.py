@@ -24,6 +24,39 @@ log = logging.getLogger("streams.timers")
 due = DueIndex()
 
 
+class AppliedTicks:
+    """How many `tick` commands this worker's users agent has applied. A re-decision scan
+    (streams.agents.configwatch) waits on it so that few of the ticks it sent are still
+    queued: a tick is a whole input to apply, and live inputs wait behind queued ones."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed: asyncio.Event | None = None
+
+    def add(self) -> None:
+        self.count += 1
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait_for(self, count: int, timeout_s: float) -> bool:
+        """Until `count` ticks are applied (True), or `timeout_s` passed (False)."""
+        deadline = time.monotonic() + timeout_s
+        while self.count < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._changed = self._changed or asyncio.Event()
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                return self.count >= count
+        return True
+
+
+applied_ticks = AppliedTicks()
+
+
 def next_due(state: dict) -> int | None:
     """When time alone may change this user: the stored decision's eligibleAt or an open
     display's timeout, whichever comes first."""

@@ -25,7 +25,7 @@ from ..errors import (INVALID_FIELD, INVALID_JSON, INVALID_SIGNATURE, MISSING_FI
 from ..metrics import registry
 from ..schemas import segment as segment_schema
 from ..schemas import widget as widget_schema
-from . import userinputs
+from . import timers, userinputs
 from .emit import DeadLetterFailed, dead_letter, send, stop_process
 from .userinputs import MAX_ALIAS_HOPS
 from .userstore import UserBatch, partition_of, read_state
@@ -216,5 +216,6 @@ async def handle_command(batch: UserBatch, key: str | None, command: dict, sourc
         await userinputs.unlink(batch, key, _field(command, "anonymousId", str), source)
     elif kind == "tick":
         await userinputs.tick(batch, key, source)
+        timers.applied_ticks.add()
     else:
         raise InvalidInput(INVALID_FIELD, "kind", kind, f"unknown user command {kind!r}")
