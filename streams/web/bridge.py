@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import logging
 import time
+from functools import lru_cache
 
 import orjson
 from aiohttp import ClientError, ClientTimeout, web
@@ -192,7 +193,12 @@ def _same_worker(owner) -> bool:
 def routed_mark() -> str:
     """ROUTED_HEADER's value, made from the app secret: only a worker can say a request was
     routed (a client sending the header got a 503 for its own request, never routed)."""
-    return derived_key(app_module.display_secret, "routed-request").hex()
+    return _routed_mark(app_module.display_secret)
+
+
+@lru_cache(maxsize=2)
+def _routed_mark(secret: bytes) -> str:  # once per secret, not an HMAC per request
+    return derived_key(secret, "routed-request").hex()
 
 
 def user_path(user_id: str) -> InvalidInput | None:
