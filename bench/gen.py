@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from streams import seen
 from streams.timeutil import iso
 
 PLANS = ("free", "pro", "team", "enterprise")
@@ -230,8 +231,10 @@ def states_from_templates(templates: list[dict], n: int, seed: int, tag: str):
         traits["email"] = f"user{i}@example-{i % 997}.com"
         traits["name"] = f"User {i}"
         state["traits"] = traits
-        state["seen"] = {f"{tag}-m{i}-{k}-{rng.getrandbits(64):016x}": handled
-                         for k, handled in enumerate(template["seen"].values())}
+        window, base = {}, (template.get("seen") or {}).get("base") or 0
+        for k in range(seen.size(template.get("seen"))):  # as many ids as the template's, fresh ones
+            window, _ = seen.remember(window, f"{tag}-m{i}-{k}-{rng.getrandbits(64):016x}", base)
+        state["seen"] = window
         if template["anonymousIds"]:
             state["anonymousIds"] = [f"{tag}-a{i}"]
         yield user_id, orjson.dumps(state)

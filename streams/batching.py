@@ -40,7 +40,10 @@ BATCH_CODEC = "streams-batch"
 
 
 class RecordBatch(list):
-    """The records (aiokafka ConsumerRecords) of one partition from one fetch, in offset order."""
+    """The records (aiokafka ConsumerRecords) of one partition from one fetch, in offset order.
+    `end_offset`: the partition's high watermark when they were fetched (streams.seen)."""
+
+    end_offset: int | None = None
 
 
 class ChangelogRecord:
@@ -183,6 +186,7 @@ def install(app, batched_topics: Callable[[], frozenset], fetch_max_wait_ms: int
                 fresh = RecordBatch(tp_records)
                 if not fresh:
                     continue
+                fresh.end_offset = self.highwater(tp)
                 if len(fresh) > 1:
                     await self._add_gap(tp, fresh[0].offset, fresh[-1].offset - 1)
                 yield tp, self._batch_message(tp, fresh)

@@ -161,7 +161,7 @@ class Limits:
 
     # The stored state, JSON: above the sum of every part input can fill (tests/unit/
     # test_state_budget.py), so no user can be locked at it; Kafka's default record cap is 1 MB.
-    state_bytes: int = 512 * 1024
+    state_bytes: int = 640 * 1024
     traits: int = 256  # trait names per user
     trait_bytes: int = 64 * 1024  # the traits object, JSON
 

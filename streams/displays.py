@@ -36,13 +36,10 @@ import secrets
 import orjson
 
 from .errors import INVALID_TOKEN, InvalidInput
-from .timeutil import MINUTE_MS, parse_iso
+from .timeutil import MINUTE_MS, RECEIPT_SKEW_MS, parse_iso
 
 _MAC_BYTES = 16
 _MAX_TOKEN_CHARS = 64
-# How much later than the bridge's check a record may reach the broker: the bridge's clock
-# against the broker's, and the producer's retries before the record got in.
-RECEIPT_SKEW_MS = MINUTE_MS
 # The expiry as `issue` writes it: lowercase hex, at most 64 bits. int(text, 16) alone also
 # reads "0x..", "+", "_" and any length, and an expiry over 64 bits made orjson (in _mac)
 # raise: a 500 at the bridge for any holder of the widget key.

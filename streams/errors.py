@@ -13,6 +13,8 @@ UNKNOWN_TYPE = "unknown_type"
 ALIAS_CONFLICT = "alias_conflict"  # CONTRACT 7: folding an identified user into another
 INVALID_TOKEN = "invalid_token"  # a widget event without a valid display token
 INVALID_SIGNATURE = "invalid_signature"  # a user command no worker signed
+EXPIRED_COMMAND = "expired_command"  # a signed user command appended after its expiry (a copy)
+REPLAYED_COMMAND = "replayed_command"  # a signed user command applied once already (a copy)
 
 
 class InvalidInput(ValueError):

@@ -98,3 +98,44 @@ def command_signature_ok(key: bytes, record_key: bytes | None, value: bytes | No
         if name == SIGNATURE_HEADER:
             given = header
     return isinstance(given, bytes) and hmac.compare_digest(given, command_signature(key, record_key, value))
+
+
+# --- what a command carries besides its signature ------------------------------------------
+#
+# A signature alone lets anyone who can read `streams.user-commands` and write to it replay a
+# command verbatim: an `absorb` applied twice sums a user's counters twice. So every command
+# also carries an expiry and a nonce (docs/security.md, "User commands"):
+# - `exp`: the time after which the broker must not have appended it. The topic keeps the
+#   broker's append time (LogAppendTime), which no writer sets: a copy written later than
+#   that is refused (`expired_command`);
+# - `nonce`: 64 random bits, remembered with the input in the state it was applied to (the
+#   24 h window, streams.seen): a copy written before the expiry is refused once the command
+#   was applied (`replayed_command`);
+# - `at`: the time of the input that caused the command, which its processing uses in place
+#   of a clock (docs/processing.md, "Time").
+
+COMMAND_TTL_MS = 60 * 60 * 1000  # a command reaches the broker within seconds; an hour is slack
+
+
+def seal_command(command: dict, sent_ms: int) -> dict:
+    """`command` with its `at` (kept if the caller set it), `exp` and `nonce`."""
+    sealed = dict(command)
+    at = sealed.get("at")
+    if not isinstance(at, int) or isinstance(at, bool):
+        sealed["at"] = sent_ms
+    sealed["exp"] = sent_ms + COMMAND_TTL_MS
+    sealed["nonce"] = secrets.token_hex(8)
+    return sealed
+
+
+def command_nonce(command: dict) -> str | None:
+    nonce = command.get("nonce")
+    return nonce if isinstance(nonce, str) and 0 < len(nonce) <= 64 else None
+
+
+def command_expired(command: dict, appended_ms: int | None) -> bool:
+    """Whether the command had expired when the broker appended it (no valid `exp`: yes)."""
+    expires = command.get("exp")
+    if not isinstance(expires, int) or isinstance(expires, bool):
+        return True
+    return appended_ms is not None and appended_ms > expires

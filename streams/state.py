@@ -2,7 +2,7 @@
 
 Every instant is epoch milliseconds (UTC). The value is plain JSON so the changelog is
 readable with any Kafka tool. Bounds keep one user's state small (docs/security.md):
-`seen` holds at most SEEN_MAX message-id hashes, `displays` at most DISPLAYS_MAX entries,
+`seen` holds the ids of the last 24 h within a byte budget (streams.seen), `displays` at most DISPLAYS_MAX entries,
 and `encode` refuses a state over the project's limits (CONTRACT 7) before it is written
 anywhere.
 
@@ -21,7 +21,8 @@ anywhere.
                              "lastDismissedAt": ms|None, "responses": int}},
       "lastSurveyShownAt": ms | None,
       "displays": {displayId: {...}},  # lifecycle state per display (streams.lifecycle)
-      "seen": {message_key(id): handled_ms},  # duplicate detection, 24 h
+      "seen": {"base": ms, "ids": str},  # ids handled in the last 24 h (streams.seen)
+      "applied": {"<topic>/<partition>": offset},  # the last record applied from each (streams.seen)
       "decision": {"eligible", "surveyId", "reason", "eligibleAt"} | None,  # last emitted
       "aliasOf": str | None,          # this key was folded into that user
     }
@@ -34,8 +35,6 @@ import orjson
 
 from .errors import INVALID_FIELD, TOO_LARGE, InvalidInput
 
-SEEN_WINDOW_MS = 24 * 60 * 60 * 1000
-SEEN_MAX = 256
 DISPLAYS_MAX = 32
 # Displays open at once: one poll of an eligible user opens one, and the first Viewed makes
 # the user ineligible for a while, so more than a few open means someone is forging them.
@@ -146,6 +145,7 @@ def new_user_state(user_id: str | None = None) -> dict:
         "lastSurveyShownAt": None,
         "displays": {},
         "seen": {},
+        "applied": {},
         "decision": None,
         "aliasOf": None,
     }

@@ -111,17 +111,40 @@ def plausible_created_at(ms: int | None, now: int) -> int | None:
     return ms
 
 
+# How much later than its Kafka record an input's receivedAt may be: the clock of whoever
+# stamped receivedAt (the bridge) against the producer's or the broker's.
+RECEIPT_SKEW_MS = MINUTE_MS
+
+
+def input_time(received_at, record_ms) -> int | None:
+    """The time an input carries, which every time correction and window of its processing
+    uses in place of a clock (docs/processing.md, "Time"): its `receivedAt`, else the Kafka
+    record's timestamp; None when it has neither. receivedAt is anyone's to write on Kafka,
+    and a record cannot have been received after it was produced: it is bounded by the
+    record's timestamp (plus RECEIPT_SKEW_MS)."""
+    if isinstance(record_ms, bool) or not isinstance(record_ms, int) or record_ms < 0:
+        record_ms = None
+    received = parse_iso(received_at)
+    if received is None:
+        return record_ms
+    if record_ms is not None and received > record_ms + RECEIPT_SKEW_MS:
+        return record_ms
+    return received
+
+
 def event_time(message: dict, now: int) -> tuple[int, bool]:
     """Segment's corrected event time (CONTRACT 4.1, 7), and whether it was replaced.
 
     `timestamp`; else `receivedAt - (sentAt - originalTimestamp)` (clock-skew corrected);
     else `receivedAt`; else `originalTimestamp`; else `now`. A result before 2000-01-01 or
     more than 24 h after receipt (`receivedAt`, no later than `now`; else `now`) is replaced
-    by the receipt time.
+    by the receipt time. `now` is the time the input carries (input_time: receivedAt bounded
+    by its record's timestamp), never a clock: the outcome is the same whenever the message
+    is processed.
     """
     received = parse_iso(message.get("receivedAt"))
     if received is not None and received > now:
-        received = now  # whoever writes to Kafka sets receivedAt: it cannot be later than now
+        received = now  # whoever writes to Kafka sets receivedAt: no later than its record
     at = parse_iso(message.get("timestamp"))
     if at is None:
         sent = parse_iso(message.get("sentAt"))

@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 import orjson
 
-from . import filters
+from . import filters, seen
 from .config import Config
-from .state import SEEN_MAX, SEEN_WINDOW_MS, message_key, new_survey_history, new_user_state
+from .state import new_survey_history, new_user_state
 from .timeutil import event_time, parse_created_at, plausible_created_at
 
 GROUPS_MAX = 10  # groups kept per user (B2B: a user is in one account, rarely a few)
@@ -124,33 +124,23 @@ def _add_anonymous_id(state: dict, anonymous_id: str) -> bool:
 
 
 def seen_recently(state: dict | None, input_id: str, now: int) -> bool:
-    """Whether `input_id` was handled for this state within 24 h."""
-    handled = (state or {}).get("seen", {}).get(message_key(input_id))
-    return handled is not None and now - handled < SEEN_WINDOW_MS
+    """Whether `input_id` was handled for this state within 24 h (streams.seen)."""
+    return seen.handled_within((state or {}).get("seen"), input_id, now)
+
+
+def remember_input(state: dict, input_id: str, now: int) -> tuple[bool, bool]:
+    """Record a handled input id: (False, False) if it was handled within 24 h already (a
+    duplicate), else (True, whether the window had to drop ids younger than 24 h to stay
+    within its byte budget). `seen` keeps a 48-bit hash of the id, never the id itself."""
+    if seen.handled_within(state.get("seen"), input_id, now):
+        return False, False
+    state["seen"], shortened = seen.remember(state.get("seen"), input_id, now)
+    return True, shortened
 
 
 def remember(state: dict, input_id: str, now: int) -> bool:
-    """Record a handled input id; False if it was already handled within 24 h (a duplicate).
-
-    `seen` keeps a fixed-size hash of the id (state.message_key), never the id itself.
-    Insertion order of `seen` is handling order, so the oldest entries are in front and
-    pruning costs only what it removes.
-    """
-    seen = state["seen"]
-    key = message_key(input_id)
-    handled = seen.get(key)
-    if handled is not None and now - handled < SEEN_WINDOW_MS:
-        return False
-    seen.pop(key, None)
-    seen[key] = now
-    for _ in range(len(seen) - SEEN_MAX):
-        del seen[next(iter(seen))]
-    while seen:
-        oldest = next(iter(seen))
-        if now - seen[oldest] < SEEN_WINDOW_MS:
-            break
-        del seen[oldest]
-    return True
+    """Record a handled input id; False if it was already handled within 24 h (a duplicate)."""
+    return remember_input(state, input_id, now)[0]
 
 
 _trigger_index: tuple = (None, {})
@@ -199,16 +189,17 @@ def _identify_traits(message: dict) -> dict:
 
 
 def apply(state: dict | None, message: dict, key: str, config: Config, now: int,
-          input_id: str | None = None) -> Applied:
+          input_id: str | None = None, dedupe: bool = True) -> Applied:
     """Apply one validated Segment message to the state stored under `key` (mutated in place).
 
     Duplicates are found by `input_id`: the messageId by default; the caller passes the
     record's coordinates for a message without one, so that a replay is still found.
+    `dedupe=False`: the caller found and remembers duplicates itself (the users agent).
     """
     if state is None:
         state = new_user_state()
     input_id = message.get("messageId") if input_id is None else input_id
-    if input_id is not None and not remember(state, input_id, now):
+    if dedupe and input_id is not None and not remember(state, input_id, now):
         return Applied(state, False, True, [])
     changed = input_id is not None
     folds: list = []
@@ -253,16 +244,19 @@ def apply(state: dict | None, message: dict, key: str, config: Config, now: int,
     return Applied(state, changed, False, folds, time_corrected)
 
 
-def redirect_state(user_id: str, seen: dict | None = None) -> dict:
+def redirect_state(user_id: str, previous: dict | None = None) -> dict:
     """What replaces a folded key's state: no history, a pointer to the user.
 
-    Passing the folded state's `seen` keeps dedupe working for retries that still arrive
-    under the old key.
+    The folded state's `seen` and `applied` (streams.seen) are kept: retries and replays
+    that still arrive under the old key are found as such.
     """
     state = new_user_state()
     state["aliasOf"] = user_id
-    if seen:
-        state["seen"] = dict(seen)
+    if previous:
+        if previous.get("seen"):
+            state["seen"] = previous["seen"]
+        if previous.get("applied"):
+            state["applied"] = dict(previous["applied"])
     return state
 
 
@@ -275,15 +269,6 @@ def _merge_survey_history(into: dict, other: dict) -> None:
             mine[name] = mine.get(name, 0) + history.get(name, 0)
         for name in _SURVEY_TIMES:
             mine[name] = _max(mine.get(name), history.get(name))
-
-
-def _merge_seen(into: dict, other: dict) -> dict:
-    """Union keeping the latest handled time, rebuilt oldest-first and capped at SEEN_MAX."""
-    merged = dict(into)
-    for message_id, handled in other.items():
-        merged[message_id] = _max(merged.get(message_id), handled)
-    newest = sorted(merged.items(), key=lambda item: item[1])[-SEEN_MAX:]
-    return dict(newest)
 
 
 def fold_into(user: dict | None, anonymous: dict, anonymous_id: str, user_id: str, now: int) -> dict:
@@ -317,7 +302,7 @@ def fold_into(user: dict | None, anonymous: dict, anonymous_id: str, user_id: st
 
     _merge_survey_history(user["surveys"], anonymous.get("surveys") or {})
     user["lastSurveyShownAt"] = _max(user["lastSurveyShownAt"], anonymous.get("lastSurveyShownAt"))
-    user["seen"] = _merge_seen(user["seen"], anonymous.get("seen") or {})
+    user["seen"] = seen.merge(user.get("seen"), anonymous.get("seen"), now)
     for other_id in (*(anonymous.get("anonymousIds") or ()), anonymous_id):
         _add_anonymous_id(user, other_id)
     return user

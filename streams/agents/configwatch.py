@@ -31,7 +31,7 @@ from ..app import app, settings, users
 from ..config import ConfigError
 from ..metrics import registry
 from . import timers, userstore
-from .emit import send
+from .emit import send, send_command
 from .timers import stored_states
 
 log = logging.getLogger("streams.config")
@@ -99,7 +99,7 @@ async def redecide(config, partitions: frozenset[int]) -> None:
         if configdiff.moved(user, state, config, now) is not None:
             if ticked - (timers.applied_ticks.count - applied_before) >= TICKS_IN_FLIGHT:
                 await timers.applied_ticks.wait_for(applied_before + ticked - TICKS_IN_FLIGHT // 2, TICKS_WAIT_S)
-            deliveries.append(await send(names.USER_COMMANDS, user, {"kind": "tick"}))
+            deliveries.append(await send_command(user, {"kind": "tick"}))
             ticked += 1
         if looked % chunk == 0:
             registry.inc("survey_streams_config_users_redecided_total", chunk)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 
 import orjson
 
@@ -63,6 +64,11 @@ async def send(logical: str, key: str | None, value: dict | bytes) -> asyncio.Fu
         delivery.add_done_callback(_fatal_if_lost)
     registry.inc("survey_streams_messages_out_total", topic=topic_name)
     return delivery
+
+
+async def send_command(key: str, command: dict) -> asyncio.Future:
+    """Produce a user command, sealed (signing.seal_command: at, exp, nonce) and signed."""
+    return await send(names.USER_COMMANDS, key, signing.seal_command(command, int(time.time() * 1000)))
 
 
 def _fatal_if_lost(delivery: asyncio.Future) -> None:

@@ -16,7 +16,7 @@ import orjson
 from .. import lifecycle, topics as names
 from ..app import app, users
 from ..dueindex import DueIndex
-from .emit import send
+from .emit import send_command
 
 log = logging.getLogger("streams.timers")
 
@@ -116,4 +116,4 @@ async def rebuild_due_index() -> None:
 @app.timer(1.0)
 async def send_due_ticks() -> None:
     for user in due.pop_due(int(time.time() * 1000)):
-        await send(names.USER_COMMANDS, user, {"kind": "tick"})
+        await send_command(user, {"kind": "tick"})

@@ -10,26 +10,27 @@ from typing import Callable
 
 import orjson
 
-from .. import __version__, displays, lifecycle, outbound, targeting, topics as names, userstate
+from .. import __version__, displays, lifecycle, outbound, seen, signing, targeting, topics as names, userstate
 from .. import app as app_module
-from ..errors import ALIAS_CONFLICT, INVALID_FIELD, TOO_LARGE, InvalidInput
+from ..errors import ALIAS_CONFLICT, INVALID_FIELD, REPLAYED_COMMAND, TOO_LARGE, InvalidInput
 from ..metrics import registry
 from ..state import encode, new_user_state
 from . import timers
-from .emit import send
+from .emit import send, send_command
 from .userstore import UserBatch
 
 MAX_ALIAS_HOPS = 5
+
+
+def _clock_ms() -> int:
+    """The clock, only for a command's expiry: how long it may take to reach the broker."""
+    return int(time.time() * 1000)
 # An output record's value at most: Kafka refuses a record over the producer's request size
 # (1 MiB by default) and the worker would stop on it, then meet the same input again.
 MAX_OUTPUT_BYTES = 900 * 1024
 
 # What a step returns: the state to write and the records to produce ([topic, key, value]).
 Step = Callable[[dict | None, int], tuple[dict, list]]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def internal_id(text: str) -> str:
@@ -45,29 +46,41 @@ def source_id(source: dict) -> str:
 
 
 async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: Step, source: dict) -> None:
-    """Apply one input to `user`'s state (docs/processing.md, "One input, step by step").
+    """Apply one input to `user`'s state (docs/processing.md, "One batch, step by step").
 
-    1. A duplicate (its id handled for this user within 24 h) changes nothing.
-    2. Else run `step`, remember the input id.
+    1. A replay (the record at or below the last offset applied to the user from its
+       partition) or a duplicate (its id handled for this user within 24 h) changes nothing;
+       a copy of a user command already applied (its nonce) is refused.
+    2. Else run `step` at the time the input carries (batch.current.at, never a clock),
+       remember the input's offset, id and nonce.
     3. Re-decide; check the byte budget (InvalidInput `too_large`: the batch's copy of the
        state goes back to what it was, nothing is produced).
     4. Queue the outputs and the decision, and the write (UserBatch.commit makes them
        durable, outputs first).
     """
     topic = source.get("topic", "?")
+    consumed = batch.current
     state = batch.load(user)
-    now = now_ms()
+    now = consumed.at
+    if seen.replayed(state, consumed.topic, consumed.partition, consumed.offset, consumed.end_offset):
+        registry.inc("survey_streams_duplicates_skipped_total", topic=topic)
+        return
+    nonce_id = internal_id(f"nonce:{consumed.nonce}") if consumed.nonce is not None else None
+    if nonce_id is not None and state is not None and userstate.seen_recently(state, nonce_id, now):
+        raise InvalidInput(REPLAYED_COMMAND, "nonce", consumed.nonce, "a copy of a user command that was applied already")
     if state is not None and input_id is not None and userstate.seen_recently(state, input_id, now):
         registry.inc("survey_streams_duplicates_skipped_total", topic=topic)
         return
     try:
         state, records = step(state, now)
-        if input_id is not None:
-            userstate.remember(state, input_id, now)
+        for handled in (input_id, nonce_id):
+            if handled is not None and userstate.remember_input(state, handled, now)[1]:
+                registry.inc("survey_streams_dedupe_window_shortened_total")
+        seen.mark_applied(state, consumed.topic, consumed.partition, consumed.offset)
         decision = None if state.get("aliasOf") else _decide(batch.config, user, state, now)
         if decision is not None:
             records = [*records, (names.ELIGIBILITY, user, decision)]
-        outputs = [(logical, key, encode_output(logical, value)) for logical, key, value in records]
+        outputs = [(logical, key, encode_output(logical, value, now)) for logical, key, value in records]
         encoded = encode(state, batch.config.project.limits)  # the budget: raises before anything leaves
     except BaseException:
         batch.revert(user)
@@ -79,9 +92,12 @@ async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: S
     batch.save(user, state, encoded)
 
 
-def encode_output(logical: str, value: dict) -> bytes:
+def encode_output(logical: str, value: dict, at: int) -> bytes:
     """An output as produced, or InvalidInput `too_large` when Kafka would refuse it: the
-    input is then dead-lettered whole, none of its outputs produced (checked before any is)."""
+    input is then dead-lettered whole, none of its outputs produced (checked before any is).
+    A user command is sealed (streams.signing), with `at` the time of the input causing it."""
+    if logical == names.USER_COMMANDS:
+        value = signing.seal_command({**value, "at": at}, _clock_ms())
     raw = orjson.dumps(value)
     if len(raw) > MAX_OUTPUT_BYTES:
         raise InvalidInput(TOO_LARGE, logical, len(raw),
@@ -101,7 +117,7 @@ def _decide(config, user: str, state: dict, now: int) -> dict | None:
 
 
 async def _forward(batch: UserBatch, target: str, command: dict) -> None:
-    batch.deliveries.append(await send(names.USER_COMMANDS, target, command))
+    batch.deliveries.append(await send_command(target, {**command, "at": batch.current.at}))
 
 
 # --- the inputs ----------------------------------------------------------------------------
@@ -128,7 +144,7 @@ async def apply_segment(batch: UserBatch, user: str, message: dict, source: dict
     input_id = message.get("messageId") or source_id(source)
 
     def step(state: dict | None, now: int) -> tuple[dict, list]:
-        applied = userstate.apply(state, message, user, batch.config, now, input_id=input_id)
+        applied = userstate.apply(state, message, user, batch.config, now, input_id=input_id, dedupe=False)
         if applied.time_corrected:
             registry.inc("survey_streams_event_time_corrected_total", topic=source.get("topic", "?"))
         folds = [[names.USER_COMMANDS, anonymous_id,
@@ -179,7 +195,7 @@ async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, comm
                 # it): the decisions topic must not keep its last outcome, say eligible, forever.
                 records.append([names.ELIGIBILITY, anonymous_id, targeting.decision_record(
                     targeting.decide(None, config, now, anonymous_id), anonymous_id, now)])
-        return userstate.redirect_state(user_id), records
+        return userstate.redirect_state(user_id, previous), records
 
     await apply_input(batch, anonymous_id, internal_id(f"fold:{anonymous_id}:{user_id}"), step, source)
 

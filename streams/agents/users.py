@@ -10,6 +10,7 @@ Nothing here decides anything.
 from __future__ import annotations
 
 import logging
+import time
 from types import SimpleNamespace
 
 import orjson
@@ -20,15 +21,16 @@ from .. import displays, signing, topics as names
 from .. import app as app_module
 from ..app import app, topic_names, user_channel
 from ..batching import RecordBatch
-from ..errors import (INVALID_FIELD, INVALID_JSON, INVALID_SIGNATURE, MISSING_FIELD, NOT_AN_OBJECT, TOO_LARGE,
-                      InvalidInput)
+from ..errors import (EXPIRED_COMMAND, INVALID_FIELD, INVALID_JSON, INVALID_SIGNATURE, MISSING_FIELD, NOT_AN_OBJECT,
+                      TOO_LARGE, InvalidInput)
 from ..metrics import registry
 from ..schemas import segment as segment_schema
 from ..schemas import widget as widget_schema
+from ..timeutil import input_time
 from . import timers, userinputs
-from .emit import DeadLetterFailed, dead_letter, send, stop_process
+from .emit import DeadLetterFailed, dead_letter, send_command, stop_process
 from .userinputs import MAX_ALIAS_HOPS
-from .userstore import UserBatch, partition_of, read_state
+from .userstore import Consumed, UserBatch, partition_of, read_state
 
 log = logging.getLogger("streams.users")
 # Commands carry a whole user state (absorb): bounded by the state budget, not 32 KB.
@@ -50,8 +52,10 @@ def _records(event) -> list:
     if isinstance(event.value, RecordBatch):
         return event.value
     message = event.message
+    timestamp = round(message.timestamp * 1000) if message.timestamp else None
     return [SimpleNamespace(topic=message.topic, partition=message.partition, offset=message.offset,
-                            key=message.key, value=event.value, headers=message.headers)]
+                            key=message.key, value=event.value, headers=message.headers,
+                            timestamp=timestamp, timestamp_type=message.timestamp_type)]
 
 
 @app.agent(user_channel, name="streams.agents.users.process")
@@ -59,8 +63,10 @@ async def process(stream):
     stream = stream.noack()  # an event is acknowledged once its batch is durable, not before
     async for event in stream.events():
         batch = UserBatch(event.message.partition, app_module.config)
-        for record in _records(event):
-            await apply_record(batch, record)
+        records = _records(event)
+        end_offset = getattr(records, "end_offset", None)
+        for record in records:
+            await apply_record(batch, record, end_offset)
         await batch.commit_in_background(lambda event=event: stream.ack(event), _commit_failed(event))
 
 
@@ -74,10 +80,20 @@ def _commit_failed(event):
     return failed
 
 
-async def apply_record(batch: UserBatch, record) -> None:
+def record_ms(record) -> int | None:
+    """The Kafka timestamp of a record (ms), if it has one."""
+    timestamp = getattr(record, "timestamp", None)
+    return timestamp if isinstance(timestamp, int) and timestamp >= 0 else None
+
+
+async def apply_record(batch: UserBatch, record, end_offset: int | None = None) -> None:
     topic = record.topic
     registry.inc("survey_streams_messages_in_total", topic=topic)
     source = {"topic": topic, "partition": record.partition, "offset": record.offset}
+    # Until the input is decoded its time is the record's (a Kafka record always has one
+    # since 0.10; the clock only for one without).
+    at = record_ms(record)
+    batch.current = Consumed(topic, record.partition, record.offset, end_offset, at if at is not None else _clock_ms())
     try:
         await handle(batch, topic_names.logical(topic), record.key, record.value, source, record.headers,
                      appended_at(record))
@@ -100,6 +116,17 @@ async def reject(error: InvalidInput, source: dict, payload, counted_as: str | N
         await dead_letter(error, source, payload, counted_as=counted_as)
     except DeadLetterFailed as failure:
         stop_process(str(failure))
+
+
+def _clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _carried_time(batch: UserBatch, received_at) -> None:
+    """The input's time is the one it carries: its receivedAt, else the record's."""
+    at = input_time(received_at, batch.current.at)
+    if at is not None:
+        batch.current.at = at
 
 
 def appended_at(record) -> int | None:
@@ -126,12 +153,22 @@ async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: byt
         if not signing.command_signature_ok(app_module.command_key, raw_key, raw, headers):
             raise InvalidInput(INVALID_SIGNATURE, None, None, "a user command without a valid worker signature")
         command = decode_command(raw)
+        # The topic keeps the broker's append time: a copy of a signed command written after
+        # its expiry is refused (a copy written before it, by its nonce: userinputs).
+        if signing.command_expired(command, batch.current.at):
+            raise InvalidInput(EXPIRED_COMMAND, "exp", command.get("exp"),
+                               "a user command the broker got after its expiry (a copy of an old command?)")
+        at = command.get("at")
+        if isinstance(at, int) and not isinstance(at, bool):
+            batch.current.at = at
+        batch.current.nonce = signing.command_nonce(command)
         if key is not None and source.get("partition") != partition_of(key):
             await rekey(batch, key, command)  # ours, on a partition count since changed
             return
         await handle_command(batch, key, command, source)
     elif logical == names.LIFECYCLE:
         event = widget_schema.validate_event(segment_schema.decode_object(raw), batch.config)
+        _carried_time(batch, event.get("receivedAt"))
         # receivedAt is the writer's: the token is also held to the bridge's rule at the
         # broker's append time (on the first hop; a re-keyed event was checked here).
         refused = displays.check_appended(app_module.display_secret, event,
@@ -145,6 +182,7 @@ async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: byt
             await rekey(batch, user, {"kind": "widget", "event": event, "source": source})
     else:
         message = segment_schema.decode(raw)
+        _carried_time(batch, message.get("receivedAt"))
         user = segment_schema.user_key(message)
         if _held_here(key, user, source):
             await userinputs.apply_segment(batch, user, message, source, hops=0)
@@ -153,7 +191,7 @@ async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: byt
 
 
 async def rekey(batch: UserBatch, user: str, command: dict) -> None:
-    batch.deliveries.append(await send(names.USER_COMMANDS, user, command))
+    batch.deliveries.append(await send_command(user, {**command, "at": batch.current.at}))
 
 
 def decode_command(raw: bytes | None) -> dict:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 
 import orjson
@@ -106,8 +107,25 @@ def writer_for(partition: int) -> PartitionWriter:
     return writer
 
 
+@dataclass
+class Consumed:
+    """The record being applied: where it was read (replays are found by its offset,
+    streams.seen), the end of its partition's log when fetched, and the time the input
+    carries (its receivedAt, else the record's timestamp; a command's `at`), which its
+    processing uses in place of a clock. `nonce`: a user command's (streams.signing)."""
+
+    topic: str
+    partition: int
+    offset: int
+    end_offset: int | None
+    at: int
+    nonce: str | None = None
+
+
 class UserBatch:
     """The states one batch of inputs of `partition` reads and writes (see the module doc)."""
+
+    current: Consumed  # set by the agent for each record before it is applied
 
     def __init__(self, partition: int, config) -> None:
         self.partition = partition

@@ -15,7 +15,7 @@ USERS = [f"u{i}" for i in range(400)]
 async def test_a_scan_sends_ticks_only_as_fast_as_the_agent_applies_them(monkeypatch):
     sent: list = []
 
-    async def send(logical, key, value):
+    async def send_command(key, command):
         sent.append(key)
         done = asyncio.get_running_loop().create_future()
         done.set_result(None)
@@ -24,7 +24,7 @@ async def test_a_scan_sends_ticks_only_as_fast_as_the_agent_applies_them(monkeyp
     async def no_marker(partition, version):
         return None
 
-    monkeypatch.setattr(configwatch, "send", send)
+    monkeypatch.setattr(configwatch, "send_command", send_command)
     monkeypatch.setattr(configwatch, "_mark", no_marker)
     monkeypatch.setattr(configwatch, "stored_states", lambda: ((user, {"userId": user}) for user in USERS))
     monkeypatch.setattr(configwatch.configdiff, "moved", lambda user, state, config, now: "changed")

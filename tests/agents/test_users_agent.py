@@ -1,125 +1,22 @@
-"""The user processor (streams/agents/users.py) under Faust's `agent.test_context()`.
-
-No broker: tests/conftest.py sets STREAMS_STORE=memory:// before streams.app is imported,
-so the `users` table lives in memory and its changelog sends are only buffered. Outputs
-are captured by replacing `send` (in the agent and in emit, which dead_letter uses).
-
-test_context() notes (faust-streaming): the wrapper reads from a fresh in-memory channel
-and stamps each message with the topic of `original_channel`; the agent's channel names
-several topics, which makes that "<internal>", so each test points `original_channel`
-at the one topic it plays. `put(wait=True)` returns once the wrapper's stream processor
-saw the value, i.e. before the agent body handled it, so tests wait for an effect.
-"""
+"""The user processor (streams/agents/users.py) under Faust's `agent.test_context()`
+(tests/agents/support.py says how)."""
 from __future__ import annotations
 
 import asyncio
-import copy
-import time
 
 import orjson
 import pytest
 
-from streams import app as app_module
-from streams import signing
+from streams import seen
 from streams import topics as names
 from streams.agents import emit
 from streams.agents import timers, userinputs
 from streams.agents import users as users_agent
-from streams.app import app, segment_topics, user_commands_topic, users
+from streams.app import app, segment_topics, users
 from streams.deadletter import PAYLOAD_MAX
 from streams.metrics import registry
-from streams.state import message_key
 from streams.timeutil import iso, parse_iso
-
-OLD_SIGNUP = "2020-01-01T00:00:00Z"
-
-
-class Outputs:
-    """Records what the agent sends, per logical topic."""
-
-    def __init__(self) -> None:
-        self.records: list = []
-
-    async def send(self, logical: str, key, value: dict | bytes):
-        self.records.append((logical, key, orjson.loads(value) if isinstance(value, bytes) else copy.deepcopy(value)))
-        acknowledged = asyncio.get_running_loop().create_future()  # what the broker's ack would be
-        acknowledged.set_result(None)
-        return acknowledged
-
-    def of(self, logical: str, key=None) -> list:
-        return [v for t, k, v in self.records if t == logical and (key is None or k == key)]
-
-    def keyed(self, logical: str) -> list:
-        return [(k, v) for t, k, v in self.records if t == logical]
-
-
-@pytest.fixture
-def outputs(monkeypatch) -> Outputs:
-    recorder = Outputs()
-    for module in (users_agent, userinputs, timers, emit):
-        monkeypatch.setattr(module, "send", recorder.send)
-    app.finalize()
-    app.flow_control.resume()
-    return recorder
-
-
-@pytest.fixture
-async def agent(outputs):
-    async with users_agent.process.test_context() as wrapper:
-        yield Agent(wrapper)
-
-
-class Agent:
-    """put() on a named topic of the agent's channel; eventually() waits for an effect."""
-
-    def __init__(self, wrapper) -> None:
-        self.wrapper = wrapper
-
-    async def put(self, topic, value, key: str | None, partition: int | None = None, headers=None):
-        """Put a record as a producer would: on its key's partition unless told otherwise."""
-        self.wrapper.original_channel = topic
-        raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        if partition is None:
-            partition = users_agent.partition_of(key) if key is not None else 0
-        return await self.wrapper.put(raw, key=key.encode() if key is not None else None, partition=partition,
-                                      headers=headers)
-
-    async def segment(self, value, key: str | None, logical: str = names.SEGMENT_IDENTIFY, partition: int | None = None):
-        return await self.put(segment_topics[logical], value, key, partition)
-
-    async def command(self, key: str, command: dict, signed: bool = True):
-        """A user command as a worker writes it: signed (streams.signing)."""
-        raw = orjson.dumps(command)
-        headers = [(signing.SIGNATURE_HEADER, signing.command_signature(app_module.command_key, key.encode(), raw))] \
-            if signed else None
-        return await self.put(user_commands_topic, raw, key, headers=headers)
-
-    @staticmethod
-    async def eventually(check, timeout_s: float = 5.0):
-        deadline = time.monotonic() + timeout_s
-        while True:
-            result = check()
-            if result or time.monotonic() > deadline:
-                return result
-            await asyncio.sleep(0.005)
-
-
-def unique(prefix: str) -> str:
-    """Tests share the in-memory table: every test uses its own ids."""
-    return f"{prefix}-{time.monotonic_ns()}"
-
-
-def identify(user: str, message_id: str, timestamp: str, **traits) -> dict:
-    return {"type": "identify", "userId": user, "messageId": message_id, "timestamp": timestamp, "traits": traits}
-
-
-def recent(hours: float) -> str:
-    return iso(int(time.time() * 1000 - hours * 3600 * 1000))
-
-
-def state_of(user: str) -> dict | None:
-    state = users.get(user)
-    return copy.deepcopy(state) if state is not None else None
+from tests.agents.support import OLD_SIGNUP, identify, recent, state_of, unique
 
 
 # --- identify -> state + decision ---------------------------------------------------------
@@ -135,7 +32,7 @@ async def test_identify_sets_state_and_emits_a_decision(agent, outputs):
     assert state["traits"] == {"plan": "pro", "createdAt": OLD_SIGNUP}
     assert state["createdAt"] == parse_iso(OLD_SIGNUP)
     assert state["firstSeen"] == state["lastSeen"] == parse_iso("2026-01-05T10:00:00Z")
-    assert message_key("m1") in state["seen"]
+    assert seen.size(state["seen"]) == 1 and seen.handled_within(state["seen"], "m1", state["seen"]["base"])
     assert state["decision"] == {"eligible": True, "surveyId": "nps-main", "reason": "eligible", "eligibleAt": None}
 
     [(key, decision)] = outputs.keyed(names.ELIGIBILITY)
@@ -261,7 +158,7 @@ async def test_a_processing_error_is_dead_lettered_and_the_agent_survives(agent,
     assert record["error"] == "processing_error"
     assert "RuntimeError: boom" in record["detail"]
     monkeypatch.undo()
-    for module in (users_agent, userinputs, timers, emit):
+    for module in (userinputs, emit):
         monkeypatch.setattr(module, "send", outputs.send)
     await agent.segment(identify(user, "m2", "2026-01-05T10:00:00Z", plan="pro"), key=user)
     assert await agent.eventually(lambda: users.get(user) is not None)

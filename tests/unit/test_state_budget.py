@@ -60,7 +60,8 @@ def test_message_keys_are_fixed_size_whatever_the_id():
 
 from streams.config import load_config  # noqa: E402
 from streams.lifecycle import MESSAGE_IDS_MAX, apply_event  # noqa: E402
-from streams.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, SEEN_MAX  # noqa: E402
+from streams.seen import ENTRY_CHARS, WINDOW_CHARS, mark_applied  # noqa: E402
+from streams.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX  # noqa: E402
 from streams.schemas.widget import MAX_TEXT_CHARS  # noqa: E402
 from streams.userstate import GROUPS_MAX, merge_group, merge_traits, remember  # noqa: E402
 
@@ -105,8 +106,10 @@ def _filled_state(config) -> dict:
         for step in range(MESSAGE_IDS_MAX + 2):
             widget(display_id, "answered", step, questionId=text_questions[step % len(text_questions)],
                    value=WORST_CHAR * MAX_TEXT_CHARS)
-    for index in range(SEEN_MAX):
+    for index in range(WINDOW_CHARS // ENTRY_CHARS + 10):  # the window full, in the same second
         remember(state, f"m{index}" + "m" * 250, NOW)
+    for index in range(12):  # every input topic, renamed to the longest names, on two partitions
+        mark_applied(state, f"{index:02d}" + "t" * 247, index % 2, 2**62)
     return state
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from streams.timeutil import DAY_MS, FORMAT_MAX_MS, FORMAT_MIN_MS, day_of, iso, parse_iso, plausible_created_at
+from streams.timeutil import DAY_MS, FORMAT_MAX_MS, FORMAT_MIN_MS, day_of, input_time, iso, parse_iso, plausible_created_at
 
 
 @given(st.integers(min_value=-(2**80), max_value=2**80))
@@ -37,3 +37,16 @@ NOW = 1_800_000_000_000
 ])
 def test_created_at_outside_1970_to_tomorrow_is_ignored(created, kept):
     assert (plausible_created_at(created, NOW) is not None) is kept
+
+
+@pytest.mark.parametrize("received_at, record_ms, expected", [
+    ("2026-12-01T00:00:00Z", 1_796_083_200_000 + 5000, 1_796_083_200_000),  # receivedAt, its record later
+    ("2026-12-01T00:00:00Z", None, 1_796_083_200_000),
+    (None, 1_796_083_200_000, 1_796_083_200_000),  # no receivedAt: the record's time
+    ("not a date", 1_796_083_200_000, 1_796_083_200_000),
+    ("2999-01-01T00:00:00Z", 1_796_083_200_000, 1_796_083_200_000),  # received after produced: no
+    ("2026-12-01T00:00:59Z", 1_796_083_200_000, 1_796_083_259_000),  # within the skew allowed
+    (None, None, None), (None, -1, None), (None, True, None),
+])
+def test_an_input_time_is_what_the_record_carries(received_at, record_ms, expected):
+    assert input_time(received_at, record_ms) == expected

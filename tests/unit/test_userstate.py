@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from streams.config import parse_config
 from streams.schemas.segment import validate
-from streams.state import SEEN_MAX, SEEN_WINDOW_MS, latest_group, message_key, new_user_state, trait_snapshot
+from streams import seen
+from streams.seen import WINDOW_MS as SEEN_WINDOW_MS
+from streams.state import latest_group, new_user_state, trait_snapshot
 from streams.timeutil import DAY_MS, HOUR_MS, iso, parse_iso
 from streams.userstate import (
     ANONYMOUS_IDS_MAX,
@@ -121,26 +123,25 @@ def test_duplicate_within_24h_is_skipped():
 
 def test_same_message_id_after_24h_is_handled_again():
     state, _ = run([identify({"plan": "pro"}, NOW - HOUR_MS, message_id="dup")])
-    later = NOW + SEEN_WINDOW_MS
+    later = NOW + SEEN_WINDOW_MS + 1000  # ids are kept to the second, rounded up
     result = apply(state, identify({"plan": "team"}, later, message_id="dup"), "u1", CONFIG, later)
     assert not result.duplicate and result.changed
     assert result.state["traits"]["plan"] == "team"
-    assert result.state["seen"] == {message_key("dup"): later}
+    assert seen.size(result.state["seen"]) == 1 and seen.handled_within(result.state["seen"], "dup", later)
 
 
 def test_message_without_id_is_never_a_duplicate():
     message = validate({"type": "track", "userId": "u1", "event": "Report Exported"})
     state, _ = run([message, dict(message)])
-    assert state["triggers"]["ces-export"]["count"] == 2 and state["seen"] == {}
+    assert state["triggers"]["ces-export"]["count"] == 2 and seen.size(state["seen"]) == 0
 
 
-def test_seen_is_capped_dropping_the_oldest():
+def test_the_window_is_bounded_by_bytes_dropping_the_oldest():
+    keep = seen.WINDOW_CHARS // seen.ENTRY_CHARS
     state = None
-    for i in range(SEEN_MAX + 10):
+    for i in range(keep + 10):
         state = apply(state, msg("page", message_id=f"id{i}"), "u1", CONFIG, NOW + i).state
-    assert len(state["seen"]) == SEEN_MAX
-    assert message_key("id9") not in state["seen"] and message_key("id10") in state["seen"]
-    assert min(state["seen"].values()) == NOW + 10
+    assert seen.size(state["seen"]) == keep and len(state["seen"]["ids"]) <= seen.WINDOW_CHARS
     # A dropped id is no longer detected; a kept one still is.
     assert not apply(state, msg("page", message_id="id0"), "u1", CONFIG, NOW + 1000).duplicate
     assert apply(state, msg("page", message_id="id200"), "u1", CONFIG, NOW + 1000).duplicate
@@ -150,16 +151,18 @@ def test_remember_is_the_dedupe_other_inputs_share():
     state = new_user_state("u1")
     assert remember(state, "w1", NOW)
     assert not remember(state, "w1", NOW + SEEN_WINDOW_MS - 1)
-    assert state["seen"] == {message_key("w1"): NOW}  # a duplicate does not refresh the handled time
+    assert seen.size(state["seen"]) == 1  # a duplicate does not refresh the handled time
     assert remember(state, "w1", NOW + SEEN_WINDOW_MS)
-    assert state["seen"] == {message_key("w1"): NOW + SEEN_WINDOW_MS}
+    assert seen.size(state["seen"]) == 1  # the expired entry went
 
 
 def test_seen_entries_older_than_24h_are_pruned():
     state, _ = run([msg("page", message_id="old")], now=NOW)
     state, _ = run([msg("page", message_id="mid")], state=state, now=NOW + 12 * HOUR_MS)
     state, _ = run([msg("page", message_id="new")], state=state, now=NOW + SEEN_WINDOW_MS)
-    assert state["seen"] == {message_key("mid"): NOW + 12 * HOUR_MS, message_key("new"): NOW + SEEN_WINDOW_MS}
+    window = state["seen"]
+    assert seen.size(window) == 2
+    assert [seen.handled_within(window, i, NOW + SEEN_WINDOW_MS) for i in ("old", "mid", "new")] == [False, True, True]
 
 
 # --- traits and createdAt --------------------------------------------------------------
@@ -388,7 +391,7 @@ def test_fold_merges_the_anonymous_history():
                                            "lastRespondedAt": NOW - DAY_MS, "lastDismissedAt": NOW - 8 * DAY_MS,
                                            "responses": 1}
     assert user["lastSurveyShownAt"] == NOW - DAY_MS
-    assert {message_key("anon-1"), message_key("user-1")} <= set(user["seen"])
+    assert seen.handled_within(user["seen"], "anon-1", NOW) and seen.handled_within(user["seen"], "user-1", NOW)
     assert user["anonymousIds"] == ["a1"]
     assert user["userId"] == "u1" and user["identified"]
 
@@ -419,19 +422,23 @@ def test_fold_of_a_former_user_id_keeps_identified_and_its_ids():
     assert user["identified"] and user["anonymousIds"] == ["a0", "old"]
 
 
-def test_fold_caps_seen():
+def test_fold_caps_seen_keeping_the_newest():
+    keep = seen.WINDOW_CHARS // seen.ENTRY_CHARS
     anonymous, user = new_user_state(), new_user_state("u1")
-    anonymous["seen"] = {f"a{i}": NOW + 2 * i for i in range(SEEN_MAX)}
-    user["seen"] = {f"u{i}": NOW + 2 * i + 1 for i in range(SEEN_MAX)}
-    merged = fold_into(user, anonymous, "a1", "u1", NOW)["seen"]
-    assert len(merged) == SEEN_MAX and min(merged.values()) == NOW + SEEN_MAX
-    assert list(merged.values()) == sorted(merged.values())  # oldest first, as apply expects
+    for i in range(keep):
+        remember(anonymous, f"a{i}", NOW + 2000 * i)
+        remember(user, f"u{i}", NOW + 2000 * i + 1000)
+    merged = fold_into(user, anonymous, "a1", "u1", NOW + 2000 * keep)["seen"]
+    assert seen.size(merged) == keep
+    late = NOW + 2000 * keep
+    assert seen.handled_within(merged, f"a{keep - 1}", late) and seen.handled_within(merged, f"u{keep - 1}", late)
+    assert not seen.handled_within(merged, "a0", late) and not seen.handled_within(merged, "u0", late)
 
 
 def test_redirect_then_fold_again_moves_only_new_history():
     anonymous = _anonymous_history()
     user = fold_into(_user_history(), anonymous, "a1", "u1", NOW)
-    redirect = redirect_state("u1", anonymous["seen"])
+    redirect = redirect_state("u1", anonymous)
     assert redirect["aliasOf"] == "u1" and redirect["firstSeen"] is None and redirect["triggers"] == {}
 
     # A retry of an already folded message is still recognised under the old key.
