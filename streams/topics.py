@@ -40,9 +40,12 @@ PUBLIC = (
 ALL = PUBLIC + (USER_COMMANDS, SECRETS, CONFIG)
 # Topics that are not user-keyed: their own partition count and settings.
 SINGLE_PARTITION = {SECRETS: {"cleanup.policy": "compact"}, CONFIG: {"cleanup.policy": "compact"}}
-# Settings of user-keyed topics. The lifecycle topic keeps the broker's append time: the
-# receipt time of a widget event that no writer to the topic can backdate (streams.displays).
-TOPIC_CONFIGS = {LIFECYCLE: {"message.timestamp.type": "LogAppendTime"}}
+# Settings of user-keyed topics. The lifecycle and user-commands topics keep the broker's
+# append time, which no writer to the topic sets: the receipt time of a widget event, which
+# nobody can backdate (streams.displays), and when a command reached the broker, which its
+# expiry is checked against (streams.signing).
+TOPIC_CONFIGS = {LIFECYCLE: {"message.timestamp.type": "LogAppendTime"},
+                 USER_COMMANDS: {"message.timestamp.type": "LogAppendTime"}}
 
 # Which inbound topic each Segment message type is produced to (CONTRACT 3).
 TOPIC_FOR_TYPE = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 import yaml
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
@@ -30,14 +31,16 @@ def _settings_when(admin: KafkaAdminClient, topic: str, wanted: dict, timeout_s:
         time.sleep(0.2)
 
 
-def test_a_lifecycle_topic_made_before_log_append_time_gets_it_and_keeps_its_other_settings(kafka_bootstrap):
+@pytest.mark.parametrize("logical", [names.LIFECYCLE, names.USER_COMMANDS])
+def test_a_topic_made_before_log_append_time_gets_it_and_keeps_its_other_settings(kafka_bootstrap, logical):
     """A lifecycle topic with the producer's timestamps lets a token harvested once open a
-    display later (docs/security.md); the worker's topic set-up now sets LogAppendTime on it."""
+    display later, a user-commands topic lets a copy of a command pass its expiry
+    (docs/security.md); the worker's topic set-up now sets LogAppendTime on them."""
     prefix = f"old{uuid.uuid4().hex[:8]}"
     document = yaml.safe_load(DEFAULT_CONFIG.read_text())
     document["topics"] = {logical: f"{prefix}.{logical}" for logical in names.ALL}
     config = parse_config(document)
-    lifecycle = config.topics[names.LIFECYCLE]
+    lifecycle = config.topics[logical]
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     try:
         admin.create_topics([NewTopic(lifecycle, config.project.partitions, 1, topic_configs={
@@ -50,6 +53,6 @@ def test_a_lifecycle_topic_made_before_log_append_time_gets_it_and_keeps_its_oth
         wanted = {"message.timestamp.type": "LogAppendTime", "retention.ms": "123456789"}
         assert _settings_when(admin, lifecycle, wanted) == wanted
         # Once aligned, nothing is changed again.
-        assert align_settings(admin, {lifecycle: names.LIFECYCLE}) == []
+        assert align_settings(admin, {lifecycle: logical}) == []
     finally:
         admin.close()
