@@ -53,6 +53,11 @@ app = faust.App(
     producer_partitioner=DefaultPartitioner(),
     broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     web_cors_options=None,
+    # Faust's own /table/{name}/{key}/ served any user's whole state to anyone (no key) and
+    # routed from the Host header to any advertised URL; /router/ listed every worker's URL.
+    # The bridge routes with app.router itself and needs neither (docs/security.md).
+    web_tables_enabled=False,
+    web_router_enabled=False,
     autodiscover=False,
     logging_config=None,
 )

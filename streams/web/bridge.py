@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import orjson
 from aiohttp import ClientError, ClientTimeout, web
-from aiohttp.web_exceptions import HTTPException, HTTPRequestEntityTooLarge
+from aiohttp.web_exceptions import HTTPException
 from aiohttp.web_protocol import RequestPayloadError
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
@@ -127,13 +127,25 @@ class BridgeView(View):
         return bool(settings.admin_key) and header.startswith("Bearer ") and same_secret(header[7:].strip(), settings.admin_key)
 
     async def body(self, request: Request, limit: int) -> bytes:
-        """The request body (inflated if the client said gzip), or InvalidInput / TooLarge."""
+        """The request body (inflated if the client said gzip), or InvalidInput / TooLarge.
+
+        Refused (TooLarge, a 413) before it is read whole (docs/security.md, "Limits"): at
+        once when its Content-Length is over `limit`, else as soon as more than `limit`
+        bytes arrived, inflated or not. The rest is never read into memory.
+        """
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise ingestion.TooLarge("body", declared, limit)
+        chunks, size = [], 0
         try:
-            raw = await request.read()
-        except HTTPRequestEntityTooLarge:  # aiohttp's own cap (client_max_size), after inflating
-            raise ingestion.TooLarge("body", request.content_length or 0, limit) from None
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if size > limit:  # aiohttp has inflated gzip already (auto_decompress)
+                    raise ingestion.TooLarge("body", size, limit, at_least=True)
+                chunks.append(chunk)
         except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
             raise InvalidInput(INVALID_JSON, "body", None, f"body cannot be decoded: {exc}") from None
+        raw = b"".join(chunks)
         # aiohttp already undoes Content-Encoding (auto_decompress): inflate only a body that
         # is still gzip (a JSON body never starts with the gzip magic bytes).
         encoding = request.headers.get("Content-Encoding") if raw[:2] == b"\x1f\x8b" else None
@@ -166,8 +178,13 @@ class BridgeView(View):
         return await self.forward(request, owner)
 
     async def forward(self, request: Request, owner: URL) -> Response:
-        """The owner's answer with its status, type and body; our headers go on top."""
-        url = request.url.with_scheme(owner.scheme).with_host(owner.host).with_port(owner.port)
+        """The owner's answer with its status, type and body; our headers go on top.
+
+        The request goes to the owner with the path and query it came with: nothing of it
+        is read from its Host header, which is anyone's ("x:notaport" once made the URL
+        fail to build, a 500).
+        """
+        url = URL.build(scheme=owner.scheme, host=owner.host, port=owner.port).join(request.rel_url)
         headers = {name: value for name, value in request.headers.items()
                    if name.lower() in ("x-widget-key", "authorization", "accept")}
         headers[ROUTED_HEADER] = routed_mark()

@@ -171,7 +171,7 @@ class WidgetEvents(BridgeView):
             return self.refuse(401, "unauthorized", "missing or wrong X-Widget-Key")
         config = app_module.config
         try:
-            body = await self.body(request, ingestion.MAX_MESSAGE_BYTES * 4)
+            body = await self.body(request, ingestion.MAX_WIDGET_BODY_BYTES)
             try:
                 document = orjson.loads(body)
             except orjson.JSONDecodeError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import socket
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ import pytest
 import yaml
 from aiokafka.partitioner import murmur2
 
+from streams import ingestion
 from streams.displays import RECEIPT_SKEW_MS
 from streams.timeutil import iso
 from tests.harness import DEFAULT_CONFIG, Worker, basic_auth
@@ -395,3 +397,91 @@ def test_a_token_harvested_once_opens_no_display_after_it_expired(start_worker):
     assert len(dead_letters(worker, "invalid_token", lambda v: user in v["payload"], count=3)) == 3
     assert worker.read("surveys.responses", timeout_s=3, where=lambda v: v.get("userId") == user) == []
     assert_healthy_after(worker, user)
+
+
+# --- 10. a body over its limit is refused before it is read whole -------------------------------
+
+def send_then_answer(worker: Worker, path: str, headers: dict, parts, wait_s: float = 5.0) -> tuple[int, dict]:
+    """Send the request line, `headers` and the body `parts` one by one on a raw socket, then
+    read the answer within `wait_s` (a server that waits for the rest of the body never
+    answers: socket.timeout). The server may close while parts are still being sent."""
+    sock = socket.create_connection(("127.0.0.1", worker.port), timeout=wait_s)
+    try:
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall(head.encode() + b"\r\n")
+        try:
+            for part in parts:
+                sock.sendall(part)
+        except OSError:  # answered and closed before the whole body was in: what is wanted
+            pass
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer) < answer.index(b"\r\n\r\n") + 4 + _length(answer):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        head_text, _, body = answer.partition(b"\r\n\r\n")
+        return int(head_text.split(b" ", 2)[1]), orjson.loads(body) if body.startswith(b"{") else {}
+    finally:
+        sock.close()
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def chunked(data: bytes, size: int = 16 * 1024):
+    for start in range(0, len(data), size):
+        piece = data[start:start + size]
+        yield f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+
+
+POST_ROUTES = [("/v1/identify", ingestion.MAX_MESSAGE_BYTES, basic_auth("test-write-key")),
+               ("/v1/t", ingestion.MAX_MESSAGE_BYTES, basic_auth("test-write-key")),
+               ("/v1/batch", ingestion.MAX_BATCH_BYTES, basic_auth("test-write-key")),
+               ("/v1/import", ingestion.MAX_BATCH_BYTES, basic_auth("test-write-key")),
+               ("/v1/webhook", ingestion.MAX_BATCH_BYTES, basic_auth("test-write-key")),
+               ("/v1/widget/events", ingestion.MAX_WIDGET_BODY_BYTES, KEY)]
+
+
+@pytest.mark.parametrize("path, limit, credentials", POST_ROUTES, ids=[route[0] for route in POST_ROUTES])
+def test_a_body_over_its_limit_gets_413_before_it_is_all_sent(worker, path, limit, credentials):
+    """Once the bridge read the whole body (up to aiohttp's 1 MB cap) before looking at it: a
+    client declaring 50 MB and sending slowly held the request open, and a body sent chunked
+    was read to 1 MB whatever the route's limit."""
+    json = {**credentials, "Content-Type": "application/json"}
+    # Content-Length over the limit, 1 KB sent: refused at once.
+    status, body = send_then_answer(worker, path, {**json, "Content-Length": str(50 * 1024 * 1024)}, [b"{" * 1024])
+    assert status == 413 and body["code"] == "too_large" and body["field"] == "body", (status, body)
+    # Chunked, no length: refused once the limit is passed, with the rest never sent.
+    status, body = send_then_answer(worker, path, {**json, "Transfer-Encoding": "chunked"},
+                                    chunked(b" " * (limit + 32 * 1024)))
+    assert status == 413 and body["code"] == "too_large", (status, body)
+    # gzip: 50 KB on the wire that inflate to 50 MB, chunked: refused once inflated past the limit.
+    bomb = gzip.compress(b" " * (50 * 1024 * 1024))
+    status, body = send_then_answer(worker, path, {**json, "Transfer-Encoding": "chunked", "Content-Encoding": "gzip"},
+                                    chunked(bomb))
+    assert status == 413 and body["code"] == "too_large", (status, body)
+    # At the limit it is read and judged as a body (here: not JSON, 400), not refused for its size.
+    status, body = send_then_answer(worker, path, {**json, "Content-Length": str(limit)}, [b"x" * limit])
+    assert status == 400, (status, body)
+    assert worker.alive()
+
+
+# --- 11. Faust's own table and router pages are off ------------------------------------------------
+
+def test_no_page_serves_a_users_state_or_the_topology_without_a_key(worker):
+    """Faust's /table/users/{key}/ answered any user's whole state to anyone (no key at all), and
+    routed from the Host header to whatever URL the owner advertised; /router/ listed every
+    worker's URL. Both are off: the admin API is the one way to read a state."""
+    victim = new_id("table")
+    identify(worker, victim, {**PRO, "email": "secret@example.com"})
+    worker.state_when(victim, lambda s: s["traits"].get("email"))
+    for path in (f"/table/users/{victim}/", "/table/users/", "/table/", "/router/", f"/router/users/{victim}/"):
+        status, body = worker.get(path)
+        assert status == 404 and "secret@example.com" not in str(body), (path, status, body)
+    assert worker.get(f"/v1/users/{victim}")[0] == 401
