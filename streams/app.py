@@ -133,16 +133,19 @@ log = logging.getLogger("streams")
 
 # The app's secret (streams.signing): STREAMS_DISPLAY_SECRET, else read from the
 # `streams.secrets` topic by the worker before it starts (streams.worker.run calls
-# use_secret). It signs display tokens and user commands, each with a key of its own.
+# use_secret). It signs display tokens and user commands and makes display ids, each with
+# a key of its own.
 display_secret: bytes = b""
+display_id_key: bytes = b""
 command_key: bytes = b""
 
 
 def use_secret(secret: bytes) -> None:
-    global display_secret, command_key
+    global display_secret, display_id_key, command_key
     from .signing import derived_key
 
     display_secret = derived_key(secret, "display-token") if secret else b""
+    display_id_key = derived_key(secret, "display-id") if secret else b""
     command_key = derived_key(secret, "user-command") if secret else b""
 
 
