@@ -52,6 +52,7 @@ def _report(args, rest) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
+    from .settings import SettingError
 
     parser = argparse.ArgumentParser(prog="python -m streams", description="survey-streams")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         return _report(args, rest)
     except ConfigError as error:
         print(f"error: invalid config: {error}", file=sys.stderr)
+        return 2
+    except SettingError as error:
+        print(f"error: invalid setting {error}", file=sys.stderr)
         return 2
 
 

@@ -53,6 +53,11 @@ app = faust.App(
     producer_partitioner=DefaultPartitioner(),
     broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     web_cors_options=None,
+    # Faust's own /table/{name}/{key}/ served any user's whole state to anyone (no key) and
+    # routed from the Host header to any advertised URL; /router/ listed every worker's URL.
+    # The bridge routes with app.router itself and needs neither (docs/security.md).
+    web_tables_enabled=False,
+    web_router_enabled=False,
     autodiscover=False,
     logging_config=None,
 )
@@ -128,16 +133,19 @@ log = logging.getLogger("streams")
 
 # The app's secret (streams.signing): STREAMS_DISPLAY_SECRET, else read from the
 # `streams.secrets` topic by the worker before it starts (streams.worker.run calls
-# use_secret). It signs display tokens and user commands, each with a key of its own.
+# use_secret). It signs display tokens and user commands and makes display ids, each with
+# a key of its own.
 display_secret: bytes = b""
+display_id_key: bytes = b""
 command_key: bytes = b""
 
 
 def use_secret(secret: bytes) -> None:
-    global display_secret, command_key
+    global display_secret, display_id_key, command_key
     from .signing import derived_key
 
     display_secret = derived_key(secret, "display-token") if secret else b""
+    display_id_key = derived_key(secret, "display-id") if secret else b""
     command_key = derived_key(secret, "user-command") if secret else b""
 
 

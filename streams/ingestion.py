@@ -17,6 +17,7 @@ from .schemas import segment as segment_schema
 
 MAX_MESSAGE_BYTES = segment_schema.MAX_MESSAGE_BYTES  # as the client sent it (CONTRACT 7)
 MAX_BATCH_BYTES = 500 * 1024
+MAX_WIDGET_BODY_BYTES = 4 * MAX_MESSAGE_BYTES  # POST /v1/widget/events: up to 100 small events
 # What one batch request may make (docs/security.md): the envelope is copied into every
 # item, so the records are bounded in total, not only the body; and so are the items and
 # the dead letters one request can cause.
@@ -36,8 +37,11 @@ _ENVELOPE_FIELDS = ("context", "integrations", "sentAt")
 class TooLarge(InvalidInput):
     """The body (HTTP 413) is over its limit."""
 
-    def __init__(self, field: str, size: int, limit: int, unit: str = "bytes"):
-        super().__init__(TOO_LARGE, field, size, f"{field} is {size} {unit}, over the limit of {limit}")
+    def __init__(self, field: str, size: int, limit: int, unit: str = "bytes", at_least: bool = False):
+        # at_least: reading stopped at `size`; the whole is larger still.
+        detail = f"{field} is over the limit of {limit} {unit} (refused after {size})" if at_least \
+            else f"{field} is {size} {unit}, over the limit of {limit}"
+        super().__init__(TOO_LARGE, field, size, detail)
 
 
 def body_write_key(body: bytes) -> str | None:

@@ -30,8 +30,9 @@ Choices where the contract is silent:
   (each would be an Answered event sent to Segment).
 - One response per user, survey and recontact window (CONTRACT 7): a display of a survey
   the user responded to less than `recontact_after_response_days` earlier is not opened,
-  and one that would complete within that window of another response (two displays open
-  at once, say in two tabs) ends as `superseded`, with no Completed and no response.
+  and one that would complete within that window of another response ends as
+  `superseded`, with no Completed and no response. Two tabs share one display (the bridge
+  hands out the open one: streams.displays), so only a fold brings a second one in.
 - A display ends at its deadline (now >= deadline). An event whose time is after the
   deadline ends the display first (as the timer would have) and is then ignored, so the
   outcome does not depend on when the timer fires.
@@ -41,7 +42,8 @@ Choices where the contract is silent:
 - At most DISPLAYS_MAX displays are kept: the oldest ended ones are dropped first; when
   all are open, a new display is refused (its events are ignored) rather than losing
   an open one. Only a flood of fake displays gets there: each ends within the timeout.
-  At most OPEN_DISPLAYS_MAX run at once (a user sees one; two tabs may open two).
+  At most OPEN_DISPLAYS_MAX run at once (the users agent opens one display per survey
+  at a time: streams.displays.check_in_agent).
 """
 from __future__ import annotations
 
@@ -218,6 +220,14 @@ def expire_displays(state: dict, config: Config, now: int) -> list[Output]:
         display = state["displays"][display_id]
         outputs.extend(_time_out(state, display_id, display, config.survey(display["surveyId"])))
     return outputs
+
+
+def open_displays(state: dict | None, now: int) -> list[tuple[str, dict]]:
+    """(displayId, display) of every display still running at `now` (not ended, deadline
+    not passed), the latest started first (ties by id, for one order on every worker)."""
+    running = [(display_id, display) for display_id, display in ((state or {}).get("displays") or {}).items()
+               if display.get("end") is None and display.get("deadline", now) > now]
+    return sorted(running, key=lambda item: (item[1].get("startedAt", 0), item[0]), reverse=True)
 
 
 def next_deadline(state: dict) -> int | None:

@@ -13,6 +13,7 @@ _HELP = {
     "survey_streams_forward_failures_total": "Failed attempts to deliver a batch to Segment.",
     "survey_streams_http_requests_total": "HTTP requests, per path pattern and status.",
     "survey_streams_http_routed_total": "HTTP requests forwarded to the worker that holds the user, per status.",
+    "survey_streams_peer_refused_total": "Requests not routed because the owner's advertised URL is outside STREAMS_PEER_NETWORKS (docs/security.md, Peers).",
     "survey_streams_event_time_corrected_total": "Inputs whose event time was before 2000 or over 24 h after receipt, replaced by the receipt time, per topic.",
     "survey_streams_forwarder_restarts_total": "Times the Segment forwarder stopped on an error and was restarted.",
     "survey_streams_config_version_info": "The surveys config version this worker uses (label version), always 1.",

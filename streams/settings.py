@@ -3,10 +3,42 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
+
+from .peers import DEFAULT_PEER_NETWORKS, parse_networks
+
+
+class SettingError(ValueError):
+    """An environment variable whose value cannot be used; the worker does not start."""
+
+    def __init__(self, variable: str, value: str, reason: str):
+        self.variable, self.value, self.reason = variable, value, reason
+        super().__init__(f"{variable}={value!r}: {reason}")
 
 
 def _keys(value: str) -> frozenset:
     return frozenset(k.strip() for k in value.split(",") if k.strip())
+
+
+def _parsed(env, variable: str, parse: Callable, default):
+    """`parse` of the variable's value, `default` when it is unset or empty; SettingError
+    naming the variable and the value when it does not parse."""
+    text = env.get(variable)
+    if text is None or not text.strip():
+        return default
+    try:
+        return parse(text.strip())
+    except ValueError as error:
+        raise SettingError(variable, text, str(error)) from None
+
+
+def _number(kind: type):
+    def parse(text: str):
+        value = kind(text)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        return value
+    return parse
 
 
 @dataclass(frozen=True)
@@ -39,6 +71,9 @@ class Settings:
     standby_replicas: int = 1
     # Users looked at per second when re-deciding after a config switch (live traffic first).
     redecide_per_s: float = 20_000.0
+    # CONTRACT 8.1: the networks whose addresses a worker calls when it routes a request to
+    # the worker another one advertised (streams.peers).
+    peer_networks: tuple = parse_networks(DEFAULT_PEER_NETWORKS)
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -48,7 +83,7 @@ class Settings:
             bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or d.bootstrap_servers,
             config_path=env.get("STREAMS_CONFIG") or d.config_path,
             web_host=env.get("STREAMS_WEB_HOST") or d.web_host,
-            web_port=int(env.get("STREAMS_WEB_PORT") or d.web_port),
+            web_port=_parsed(env, "STREAMS_WEB_PORT", int, d.web_port),
             data_dir=env.get("STREAMS_DATA_DIR") or d.data_dir,
             write_keys=_keys(env.get("STREAMS_WRITE_KEYS", "")),
             widget_key=env.get("STREAMS_WIDGET_KEY", ""),
@@ -63,9 +98,10 @@ class Settings:
             store=env.get("STREAMS_STORE") or d.store,
             processing_guarantee=env.get("STREAMS_PROCESSING_GUARANTEE") or d.processing_guarantee,
             log_level=env.get("STREAMS_LOG_LEVEL") or d.log_level,
-            session_timeout_s=float(env.get("STREAMS_SESSION_TIMEOUT_S") or d.session_timeout_s),
-            standby_replicas=int(env.get("STREAMS_STANDBY_REPLICAS") or d.standby_replicas),
-            redecide_per_s=max(float(env.get("STREAMS_REDECIDE_PER_S") or d.redecide_per_s), 1.0),
+            session_timeout_s=_parsed(env, "STREAMS_SESSION_TIMEOUT_S", _number(float), d.session_timeout_s),
+            standby_replicas=_parsed(env, "STREAMS_STANDBY_REPLICAS", int, d.standby_replicas),
+            redecide_per_s=max(_parsed(env, "STREAMS_REDECIDE_PER_S", _number(float), d.redecide_per_s), 1.0),
+            peer_networks=_parsed(env, "STREAMS_PEER_NETWORKS", parse_networks, d.peer_networks),
         )
 
     @property

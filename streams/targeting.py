@@ -123,6 +123,11 @@ def _window(survey: Survey, now: int) -> Outcome:
     return True, None, lambda: f"active from {iso(starts) or 'the start'} until {iso(ends) or 'no end'}"
 
 
+def in_window(survey: Survey, now: int) -> bool:
+    """Whether the survey runs at `now` (active, inside its dates): its first rule."""
+    return _window(survey, now)[0]
+
+
 def _identified(user: _User) -> Outcome:
     if user.identified:
         return True, None, "identify received"

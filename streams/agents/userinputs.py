@@ -243,8 +243,7 @@ async def apply_widget_event(batch: UserBatch, user: str, event: dict, source: d
 
     def step(state: dict | None, now: int) -> tuple[dict, list]:
         state = state or new_user_state(user)
-        opens = event["displayId"] not in state.get("displays", {})
-        displays.check_in_agent(app_module.display_secret, event, opens, now)
+        displays.check_in_agent(app_module.display_secret, app_module.display_id_key, event, state, now)
         outputs = lifecycle.apply_event(state, event, survey, config.project, now)
         return state, lifecycle_records(config, user, state, outputs)
 

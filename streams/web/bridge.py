@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
 import time
 from functools import lru_cache
 
 import orjson
 from aiohttp import ClientError, ClientTimeout, web
-from aiohttp.web_exceptions import HTTPException, HTTPRequestEntityTooLarge
+from aiohttp.web_exceptions import HTTPException
 from aiohttp.web_protocol import RequestPayloadError
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
@@ -22,7 +23,7 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from .. import app as app_module
-from .. import ingestion
+from .. import ingestion, peers
 from ..app import app, settings, users
 from ..agents.emit import DeadLetterFailed
 from ..errors import INVALID_JSON, InvalidInput
@@ -127,13 +128,25 @@ class BridgeView(View):
         return bool(settings.admin_key) and header.startswith("Bearer ") and same_secret(header[7:].strip(), settings.admin_key)
 
     async def body(self, request: Request, limit: int) -> bytes:
-        """The request body (inflated if the client said gzip), or InvalidInput / TooLarge."""
+        """The request body (inflated if the client said gzip), or InvalidInput / TooLarge.
+
+        Refused (TooLarge, a 413) before it is read whole (docs/security.md, "Limits"): at
+        once when its Content-Length is over `limit`, else as soon as more than `limit`
+        bytes arrived, inflated or not. The rest is never read into memory.
+        """
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise ingestion.TooLarge("body", declared, limit)
+        chunks, size = [], 0
         try:
-            raw = await request.read()
-        except HTTPRequestEntityTooLarge:  # aiohttp's own cap (client_max_size), after inflating
-            raise ingestion.TooLarge("body", request.content_length or 0, limit) from None
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if size > limit:  # aiohttp has inflated gzip already (auto_decompress)
+                    raise ingestion.TooLarge("body", size, limit, at_least=True)
+                chunks.append(chunk)
         except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
             raise InvalidInput(INVALID_JSON, "body", None, f"body cannot be decoded: {exc}") from None
+        raw = b"".join(chunks)
         # aiohttp already undoes Content-Encoding (auto_decompress): inflate only a body that
         # is still gzip (a JSON body never starts with the gzip magic bytes).
         encoding = request.headers.get("Content-Encoding") if raw[:2] == b"\x1f\x8b" else None
@@ -166,19 +179,84 @@ class BridgeView(View):
         return await self.forward(request, owner)
 
     async def forward(self, request: Request, owner: URL) -> Response:
-        """The owner's answer with its status, type and body; our headers go on top."""
-        url = request.url.with_scheme(owner.scheme).with_host(owner.host).with_port(owner.port)
+        """The owner's answer with its status, type and body; our headers go on top.
+
+        The request goes to the owner's checked address (docs/security.md, "Peers") with
+        the path and query it came with: nothing of it is read from its Host header, which
+        is anyone's ("x:notaport" once made the URL fail to build, a 500).
+        """
+        try:
+            peer = peers.target(owner)
+            address = await peer_address(peer)
+        except peers.PeerNotAllowed as refused:
+            _warn_refused_peer(refused)
+            # The URL and why are in this worker's log: the caller learns nothing of the topology.
+            return self.unavailable("the worker holding this user advertises an address outside "
+                                    "STREAMS_PEER_NETWORKS: not called (see this worker's log)")
+        except OSError as exc:  # the name does not resolve (socket.gaierror)
+            log.info("routing failed", extra={"owner": str(owner), "error": repr(exc)})
+            return self.unavailable("the worker holding this user could not be found, retry")
+        url = URL.build(scheme=peer.scheme, host=address, port=peer.port).join(request.rel_url)
         headers = {name: value for name, value in request.headers.items()
                    if name.lower() in ("x-widget-key", "authorization", "accept")}
         headers[ROUTED_HEADER] = routed_mark()
+        headers["Host"] = peer.host_header
+        tls_name = peer.host if peer.scheme == "https" and peer.literal is None else None
         try:
-            async with app.http_client.request(request.method, url, headers=headers, timeout=ROUTE_TIMEOUT) as answer:
+            async with app.http_client.request(request.method, url, headers=headers, timeout=ROUTE_TIMEOUT,
+                                               allow_redirects=False, server_hostname=tls_name) as answer:
+                if 300 <= answer.status < 400:
+                    log.warning("a peer answered a redirect: not followed",
+                                extra={"owner": peer.url, "status": answer.status,
+                                       "location": answer.headers.get("Location", "")[:256]})
+                    registry.inc("survey_streams_http_routed_total", status=str(answer.status))
+                    return self.unavailable(f"the worker holding this user answered a redirect ({answer.status}), "
+                                            "which is not followed")
                 body = await answer.read()
                 registry.inc("survey_streams_http_routed_total", status=str(answer.status))
                 return self.bytes(body, status=answer.status, content_type=answer.content_type or "application/json")
         except (ClientError, asyncio.TimeoutError, OSError) as exc:
             log.info("routing failed", extra={"owner": str(owner), "error": repr(exc)})
             return self.unavailable("the worker holding this user did not answer, retry")
+
+
+# --- peers (docs/security.md, "Peers") -------------------------------------------------------
+
+RESOLVED_TTL_S = 10.0
+RESOLVED_MAX = 256  # advertised names are the group members': a few
+_resolved: dict = {}  # (host, port) -> (addresses, monotonic expiry)
+REFUSED_LOG_EVERY_S = 60.0
+_refused_logged: dict = {}  # url -> monotonic time of its last warning
+
+
+async def peer_address(peer: peers.Target) -> str:
+    """The address to connect to for `peer`, checked against STREAMS_PEER_NETWORKS:
+    PeerNotAllowed when any address its host resolves to is outside (never a call)."""
+    if peer.literal is not None:
+        return peers.check_addresses(peer, [peer.literal], settings.peer_networks)
+    key, now = (peer.host, peer.port), time.monotonic()
+    cached = _resolved.get(key)
+    if cached is None or cached[1] < now:
+        infos = await asyncio.get_running_loop().getaddrinfo(peer.host, peer.port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        if len(_resolved) >= RESOLVED_MAX:
+            _resolved.clear()
+        cached = _resolved[key] = (addresses, now + RESOLVED_TTL_S)
+    return peers.check_addresses(peer, cached[0], settings.peer_networks)
+
+
+def _warn_refused_peer(refused: peers.PeerNotAllowed) -> None:
+    """A warning per refused URL at most once a minute (a rogue member would otherwise
+    write one per request), the metric for every refusal."""
+    registry.inc("survey_streams_peer_refused_total")
+    now = time.monotonic()
+    last = _refused_logged.get(refused.url)
+    if last is None or now - last >= REFUSED_LOG_EVERY_S:
+        if len(_refused_logged) >= RESOLVED_MAX:
+            _refused_logged.clear()
+        _refused_logged[refused.url] = now
+        log.warning("a peer's advertised URL is outside STREAMS_PEER_NETWORKS: not called",
+                    extra={"url": refused.url[:512], "reason": refused.reason})
 
 
 def _url_ident(url) -> tuple[str, int]:

@@ -124,7 +124,8 @@ async def produce_all(records) -> None:
 
 @app.page("/v1/eligibility/{user_id}")
 class Eligibility(BridgeView):
-    """CONTRACT 5.2 and 7: the decision for now, with a display to open when eligible.
+    """CONTRACT 5.2 and 7: the decision for now, with a display to open when eligible: the
+    one open already, else the user's next (streams.displays.hand_out).
 
     Without secure mode anyone holding the widget key may ask about any user, so the
     answer says only whether to show a survey: `reason` and `eligibleAt` (which tell who
@@ -147,11 +148,11 @@ class Eligibility(BridgeView):
         if forwarded is not None:
             return forwarded
         now, config = now_ms(), app_module.config
-        decision = targeting.decide(_live_state(user_id), config, now, user_id)
+        decision, display_id = displays.hand_out(app_module.display_id_key, _live_state(user_id), config, user_id, now)
         body = targeting.eligibility_response(decision, user_id, now)
-        if decision.survey is not None:
+        if display_id is not None:
             body["display"] = displays.issue(app_module.display_secret, user_id, decision.survey.id,
-                                             displays.new_display_id(), now, config.project.display_token_minutes)
+                                             display_id, now, config.project.display_token_minutes)
         if not (settings.secure_secret or self.admin_ok(request)):
             del body["reason"], body["eligibleAt"]
         return self.reply(body)
@@ -171,7 +172,7 @@ class WidgetEvents(BridgeView):
             return self.refuse(401, "unauthorized", "missing or wrong X-Widget-Key")
         config = app_module.config
         try:
-            body = await self.body(request, ingestion.MAX_MESSAGE_BYTES * 4)
+            body = await self.body(request, ingestion.MAX_WIDGET_BODY_BYTES)
             try:
                 document = orjson.loads(body)
             except orjson.JSONDecodeError as exc:

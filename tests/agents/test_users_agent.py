@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import time
 
 import orjson
 import pytest
 
-from streams import seen
+from streams import app as app_module
+from streams import displays, seen
 from streams import topics as names
 from streams.agents import emit
 from streams.agents import timers, userinputs
 from streams.agents import users as users_agent
-from streams.app import app, segment_topics, users
+from streams.app import app, lifecycle_topic, segment_topics, users
 from streams.deadletter import PAYLOAD_MAX
 from streams.metrics import registry
+from streams.state import new_user_state
 from streams.timeutil import iso, parse_iso
 from tests.agents.support import OLD_SIGNUP, identify, recent, state_of, unique
 
@@ -341,3 +345,71 @@ async def test_an_input_whose_output_kafka_would_refuse_is_dead_lettered_whole(a
     other = unique("after-huge")
     await agent.segment(identify(other, "m1", "2026-01-05T10:00:00Z", plan="pro"), key=other)
     assert await agent.eventually(lambda: users.get(other) is not None)
+
+
+# --- one display per slot (docs/security.md, "Display tokens") --------------------------------------
+
+def handed_out(user: str, slot: int, survey: str = "nps-main") -> dict:
+    """The display /v1/eligibility hands out for `slot`: its derived id and a fresh token."""
+    display_id = displays.display_id(app_module.display_id_key, user, survey, slot)
+    return displays.issue(app_module.display_secret, user, survey, display_id, int(time.time() * 1000), 60)
+
+
+def shown(user: str, display: dict, message_id: str) -> dict:
+    return {"messageId": message_id, "userId": user, "surveyId": "nps-main", "displayId": display["id"],
+            "displayToken": display["token"], "type": "shown"}
+
+
+def viewed(outputs, user: str) -> list:
+    return [m for m in outputs.of(names.OUTBOUND, user) if m.get("event") == "Survey Viewed"]
+
+
+async def test_only_the_display_of_the_users_current_slot_opens(agent, outputs):
+    """Each poll once minted a display: a client holding six tokens opened six displays and
+    spent max_displays. Now the agent opens only the current slot's display."""
+    user = unique("slot")
+    await agent.segment(identify(user, "i1", recent(1), plan="pro", createdAt=OLD_SIGNUP), key=user)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+    # A well-signed token of a slot not handed out yet: refused, nothing opens.
+    await agent.put(lifecycle_topic, shown(user, handed_out(user, 1), "w1"), key=user)
+    assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
+    [letter] = outputs.of(names.DEADLETTER)
+    assert letter["error"] == "invalid_token" and letter["field"] == "displayId", letter
+    assert "ask /v1/eligibility again" in letter["detail"]
+    # Slot 0 opens once, whichever of its tokens comes, however often.
+    first = handed_out(user, 0)
+    for n, display in enumerate([first, handed_out(user, 0), first]):
+        await agent.put(lifecycle_topic, shown(user, display, f"w-open-{n}"), key=user)
+    await agent.segment(identify(user, "i2", recent(1), marker=True), key=user)  # handled after them
+    assert await agent.eventually(lambda: "marker" in users[user]["traits"])
+    assert [m["properties"]["display_id"] for m in viewed(outputs, user)] == [first["id"]]
+    assert users[user]["surveys"]["nps-main"]["displays"] == 1
+    # Slot 0 is spent: its id never opens again (say once dropped from the state), slot 1's does.
+    dropped = copy.deepcopy(users[user])
+    dropped["displays"].pop(first["id"])
+    users.data[user] = dropped  # the memory store: as DISPLAYS_MAX drops the oldest ended ones
+    await agent.put(lifecycle_topic, shown(user, handed_out(user, 0), "w-again"), key=user)
+    assert await agent.eventually(lambda: len(outputs.of(names.DEADLETTER)) == 2)
+    await agent.put(lifecycle_topic, shown(user, handed_out(user, 1), "w-next"), key=user)
+    assert await agent.eventually(lambda: users[user]["surveys"]["nps-main"]["displays"] == 2)
+    assert [m["properties"]["display_id"] for m in viewed(outputs, user)][1] == handed_out(user, 1)["id"]
+
+
+async def test_a_token_in_flight_when_a_fold_adds_history_opens_nothing(agent, outputs):
+    """absorb sums the survey histories: the slot the bridge handed out before the fold has
+    passed, so its token is refused (invalid_token) and the next poll hands out the new slot."""
+    user, anonymous = unique("slot-fold"), unique("slot-anon")
+    await agent.segment(identify(user, "i1", recent(1), plan="pro", createdAt=OLD_SIGNUP), key=user)
+    assert await agent.eventually(lambda: users.get(user) is not None)
+    in_flight = handed_out(user, 0)
+    history = {**new_user_state(None), "firstSeen": parse_iso(recent(5)), "lastSeen": parse_iso(recent(5)),
+               "surveys": {"nps-main": {"displays": 2, "displaysSinceResponse": 0, "lastShownAt": None,
+                                        "lastRespondedAt": None, "lastDismissedAt": None, "responses": 0}}}
+    await agent.command(user, {"kind": "absorb", "from": anonymous, "state": history})
+    assert await agent.eventually(lambda: users[user]["surveys"].get("nps-main", {}).get("displays") == 2)
+    await agent.put(lifecycle_topic, shown(user, in_flight, "w1"), key=user)
+    assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
+    assert outputs.of(names.DEADLETTER)[0]["error"] == "invalid_token"
+    assert viewed(outputs, user) == []
+    await agent.put(lifecycle_topic, shown(user, handed_out(user, 2), "w2"), key=user)
+    assert await agent.eventually(lambda: viewed(outputs, user))

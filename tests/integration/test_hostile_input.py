@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import socket
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -19,8 +20,9 @@ import pytest
 import yaml
 from aiokafka.partitioner import murmur2
 
+from streams import ingestion
 from streams.displays import RECEIPT_SKEW_MS
-from streams.timeutil import iso
+from streams.timeutil import iso, parse_iso
 from tests.harness import DEFAULT_CONFIG, Worker, basic_auth
 
 pytestmark = pytest.mark.integration
@@ -167,12 +169,12 @@ def test_forged_widget_events_never_make_a_response(worker):
     assert worker.user(stranger)[0] == 404  # a refused event made no state either
 
 
-def test_one_response_per_user_survey_and_window_even_from_two_displays(worker):
+def test_two_tabs_share_one_display_and_make_one_response(worker):
     user = new_id("two-tabs")
     identify(worker, user, PRO)
     assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
     first, second = worker.display(user, KEY), worker.display(user, KEY)  # two tabs polled
-    assert first["id"] != second["id"]
+    assert first["id"] == second["id"]  # one display per open survey; the second tab's events come after its end
     for display, score in ((first, 9), (second, 0)):
         for kind, extra in (("shown", {}), ("answered", {"questionId": "score", "value": score}), ("submitted", {})):
             status, body = worker.post("/v1/widget/events", widget(user, "nps-main", display, kind, **extra), KEY)
@@ -184,6 +186,69 @@ def test_one_response_per_user_survey_and_window_even_from_two_displays(worker):
     completed = worker.read("segment.outbound", timeout_s=3,
                             where=lambda v: v["userId"] == user and v.get("event") == "Survey Completed")
     assert len(completed) == 1
+
+
+# --- 2b. one display per open survey: polling mints nothing ---------------------------------------
+
+def viewed_of(worker: Worker, user: str, count: int | None = None, timeout_s: float = 5.0) -> list:
+    return [v for _, v in worker.read("segment.outbound", count=count, timeout_s=timeout_s,
+                                      where=lambda v: v.get("userId") == user and v.get("event") == "Survey Viewed")]
+
+
+def test_polling_hands_out_one_display_and_no_client_gets_past_the_rules(start_worker):
+    """Six polls once gave six displays, and a client opening them all spent max_displays in
+    a second (and locked the user out). Now: one display per open survey, the same id for
+    every poll until it has ended, and the next one only when the rules allow it."""
+    max_displays, redisplay_hours, timeout_minutes = 2, 0.002, 0.05  # redisplay 7.2 s, timeout 3 s
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["project"] = {**config.get("project", {}), "display_timeout_minutes": timeout_minutes}
+    for survey in config["surveys"]:
+        if survey["id"] == "nps-main":
+            survey["targeting"].update(max_displays=max_displays, redisplay_after_hours=redisplay_hours)
+    worker = start_worker(config, {"STREAMS_WIDGET_KEY": WIDGET_KEY})
+    user = new_id("poller")
+    identify(worker, user, PRO)
+    assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
+    polled = [worker.display(user, KEY) for _ in range(6)]
+    assert len({d["id"] for d in polled}) == 1, polled
+    # Open it with one of the six tokens; a poll (a page reload) continues it.
+    assert worker.post("/v1/widget/events", widget(user, "nps-main", polled[3], "shown"), KEY)[0] == 202
+    worker.state_when(user, lambda s: s["surveys"].get("nps-main", {}).get("displays") == 1)
+    status, again = worker.get(f"/v1/eligibility/{user}", {**KEY, **ADMIN})
+    assert status == 200 and again["eligible"] and again["display"]["id"] == polled[0]["id"], again
+    # A client looping: polls, and opens with every token it ever got, for 20 s (the display
+    # times out after 3 s; the next may come 7.2 s after the last was shown, max 2).
+    tokens, handed = list(polled), {polled[0]["id"]}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for _ in range(2):
+            status, body = worker.get(f"/v1/eligibility/{user}", KEY)
+            assert status == 200, body
+            if body.get("display"):
+                tokens.append(body["display"])
+                handed.add(body["display"]["id"])
+        for display in tokens[-12:] + tokens[:2]:
+            status, _ = worker.post("/v1/widget/events", widget(user, "nps-main", display, "shown"), KEY)
+            assert status == 202
+        state = worker.user(user)[1]
+        history = state["surveys"].get("nps-main", {})
+        assert history.get("displaysSinceResponse", 0) <= max_displays and history.get("displays", 0) <= max_displays
+        time.sleep(0.5)
+    time.sleep(2 * timeout_minutes * 60)
+    state = worker.state_when(user, lambda s: True)
+    assert state["surveys"]["nps-main"]["displays"] == max_displays, state["surveys"]  # the cap, reached, held
+    assert state["surveys"]["nps-main"]["displaysSinceResponse"] == max_displays
+    assert len(handed) == max_displays, handed  # a third display was never handed out
+    views = viewed_of(worker, user, count=max_displays)
+    assert sorted(v["properties"]["display_id"] for v in views) == sorted(handed)
+    shown_at = sorted(parse_iso(v["timestamp"]) for v in views)
+    assert shown_at[1] - shown_at[0] >= redisplay_hours * 3_600_000, shown_at  # redisplay_after_hours held
+    status, decision = worker.get(f"/v1/eligibility/{user}", KEY)
+    assert status == 200 and not decision["eligible"] and "display" not in decision, decision
+    [nps] = [v for v in worker.get(f"/v1/users/{user}/explain", ADMIN)[1]["surveys"] if v["surveyId"] == "nps-main"]
+    assert nps["reason"] == "max_displays_reached", nps
+    assert len(viewed_of(worker, user, timeout_s=3)) == max_displays
+    assert_healthy_after(worker, user)  # the spent slots' tokens: events of ended displays, ignored
 
 
 # --- 3. event times out of range --------------------------------------------------------------
@@ -395,3 +460,91 @@ def test_a_token_harvested_once_opens_no_display_after_it_expired(start_worker):
     assert len(dead_letters(worker, "invalid_token", lambda v: user in v["payload"], count=3)) == 3
     assert worker.read("surveys.responses", timeout_s=3, where=lambda v: v.get("userId") == user) == []
     assert_healthy_after(worker, user)
+
+
+# --- 10. a body over its limit is refused before it is read whole -------------------------------
+
+def send_then_answer(worker: Worker, path: str, headers: dict, parts, wait_s: float = 5.0) -> tuple[int, dict]:
+    """Send the request line, `headers` and the body `parts` one by one on a raw socket, then
+    read the answer within `wait_s` (a server that waits for the rest of the body never
+    answers: socket.timeout). The server may close while parts are still being sent."""
+    sock = socket.create_connection(("127.0.0.1", worker.port), timeout=wait_s)
+    try:
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall(head.encode() + b"\r\n")
+        try:
+            for part in parts:
+                sock.sendall(part)
+        except OSError:  # answered and closed before the whole body was in: what is wanted
+            pass
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer) < answer.index(b"\r\n\r\n") + 4 + _length(answer):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        head_text, _, body = answer.partition(b"\r\n\r\n")
+        return int(head_text.split(b" ", 2)[1]), orjson.loads(body) if body.startswith(b"{") else {}
+    finally:
+        sock.close()
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def chunked(data: bytes, size: int = 16 * 1024):
+    for start in range(0, len(data), size):
+        piece = data[start:start + size]
+        yield f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+
+
+POST_ROUTES = [("/v1/identify", ingestion.MAX_MESSAGE_BYTES, basic_auth("test-write-key")),
+               ("/v1/t", ingestion.MAX_MESSAGE_BYTES, basic_auth("test-write-key")),
+               ("/v1/batch", ingestion.MAX_BATCH_BYTES, basic_auth("test-write-key")),
+               ("/v1/import", ingestion.MAX_BATCH_BYTES, basic_auth("test-write-key")),
+               ("/v1/webhook", ingestion.MAX_BATCH_BYTES, basic_auth("test-write-key")),
+               ("/v1/widget/events", ingestion.MAX_WIDGET_BODY_BYTES, KEY)]
+
+
+@pytest.mark.parametrize("path, limit, credentials", POST_ROUTES, ids=[route[0] for route in POST_ROUTES])
+def test_a_body_over_its_limit_gets_413_before_it_is_all_sent(worker, path, limit, credentials):
+    """Once the bridge read the whole body (up to aiohttp's 1 MB cap) before looking at it: a
+    client declaring 50 MB and sending slowly held the request open, and a body sent chunked
+    was read to 1 MB whatever the route's limit."""
+    json = {**credentials, "Content-Type": "application/json"}
+    # Content-Length over the limit, 1 KB sent: refused at once.
+    status, body = send_then_answer(worker, path, {**json, "Content-Length": str(50 * 1024 * 1024)}, [b"{" * 1024])
+    assert status == 413 and body["code"] == "too_large" and body["field"] == "body", (status, body)
+    # Chunked, no length: refused once the limit is passed, with the rest never sent.
+    status, body = send_then_answer(worker, path, {**json, "Transfer-Encoding": "chunked"},
+                                    chunked(b" " * (limit + 32 * 1024)))
+    assert status == 413 and body["code"] == "too_large", (status, body)
+    # gzip: 50 KB on the wire that inflate to 50 MB, chunked: refused once inflated past the limit.
+    bomb = gzip.compress(b" " * (50 * 1024 * 1024))
+    status, body = send_then_answer(worker, path, {**json, "Transfer-Encoding": "chunked", "Content-Encoding": "gzip"},
+                                    chunked(bomb))
+    assert status == 413 and body["code"] == "too_large", (status, body)
+    # At the limit it is read and judged as a body (here: not JSON, 400), not refused for its size.
+    status, body = send_then_answer(worker, path, {**json, "Content-Length": str(limit)}, [b"x" * limit])
+    assert status == 400, (status, body)
+    assert worker.alive()
+
+
+# --- 11. Faust's own table and router pages are off ------------------------------------------------
+
+def test_no_page_serves_a_users_state_or_the_topology_without_a_key(worker):
+    """Faust's /table/users/{key}/ answered any user's whole state to anyone (no key at all), and
+    routed from the Host header to whatever URL the owner advertised; /router/ listed every
+    worker's URL. Both are off: the admin API is the one way to read a state."""
+    victim = new_id("table")
+    identify(worker, victim, {**PRO, "email": "secret@example.com"})
+    worker.state_when(victim, lambda s: s["traits"].get("email"))
+    for path in (f"/table/users/{victim}/", "/table/users/", "/table/", "/router/", f"/router/users/{victim}/"):
+        status, body = worker.get(path)
+        assert status == 404 and "secret@example.com" not in str(body), (path, status, body)
+    assert worker.get(f"/v1/users/{victim}")[0] == 401

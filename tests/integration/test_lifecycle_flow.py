@@ -218,7 +218,9 @@ def test_widget_lifecycle_end_to_end(start_worker, guarantee):
     tokenless = {k: v for k, v in valid.items() if k != "displayToken"}
     status, reply = post_events(worker, tokenless)
     assert status == 403 and reply["code"] == "invalid_token" and reply["field"] == "displayToken", reply
-    assert post_events(worker, {**valid, "displayToken": DISPLAYS["d-answer"]["token"]})[0] == 403
+    # Every poll of a user hands out the one display of its current slot (docs/security.md).
+    assert display_id("d-refused") == display_id("d-answer")
+    assert post_events(worker, {**valid, "displayId": display_id("d-dismiss")})[0] == 403  # another display's id
     assert post_events(worker, {**valid, "displayId": "d-made-up"})[0] == 403
     other_user = widget_event("u-dismiss", "d-dismiss", "shown", "refused-4")
     assert post_events(worker, {**other_user, "displayToken": valid["displayToken"]})[0] == 403
