@@ -22,7 +22,7 @@ install: $(STAMP)
 
 # Resolve the Kafka jars (cached under ~/.cache/survey-streams) with mvn.
 jars: install
-	$(BIN)/python -c "from streams.localkafka import resolve_jars; resolve_jars()"
+	$(BIN)/python -c "from streams.runtime.localkafka import resolve_jars; resolve_jars()"
 
 # Headless Chromium for the browser test (Debian's package; no browser download).
 # Needs root (or sudo) and apt; the browser test skips, saying so, when Chromium is absent.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from streams import topics as names
+from streams.runtime import topics as names
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
@@ -118,7 +118,7 @@ class Broker:
 
     def __enter__(self) -> "Broker":
         if self.owned:
-            from streams import localkafka
+            from streams.runtime import localkafka
 
             self.directory = Path(tempfile.mkdtemp(prefix="streams-bench-kafka-"))
             say(f"starting a local Kafka in {self.directory}")
@@ -129,7 +129,7 @@ class Broker:
 
     def __exit__(self, *exc) -> None:
         if self.owned and self.directory is not None:
-            from streams import localkafka
+            from streams.runtime import localkafka
 
             localkafka.down(self.directory)
             shutil.rmtree(self.directory, ignore_errors=True)
@@ -142,7 +142,7 @@ class Broker:
         return None
 
     def version(self) -> str:
-        from streams import localkafka
+        from streams.runtime import localkafka
 
         if self.owned:
             return localkafka.kafka_version()
@@ -185,8 +185,8 @@ class Run:
         return f"{self.app_id}-users-changelog"
 
     def create_topics(self) -> None:
-        from streams.admin import create_topics
-        from streams.config import load_config
+        from streams.cli.admin import create_topics
+        from streams.core.config import load_config
 
         create_topics(self.bootstrap, load_config(str(self.config_path)), quiet=True)
 

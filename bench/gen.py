@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from streams import seen
-from streams.timeutil import iso
+from streams.core import seen
+from streams.core.timeutil import iso
 
 PLANS = ("free", "pro", "team", "enterprise")
 EVENTS = (  # (name, weight): "Report Exported" is csat-export's trigger
@@ -194,7 +194,7 @@ def identify_stream(seed: int, tag: str):
 
 def state_templates(count: int, seed: int, config, messages_per_user: int = 10) -> list[dict]:
     """Realistic user states, made by the real pure logic (userstate + targeting) from traffic."""
-    from streams import targeting, userstate
+    from streams.core import targeting, userstate
 
     synth = Synth(seed, "tmpl")
     rng = synth.rng

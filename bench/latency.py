@@ -20,7 +20,7 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.timeutil import iso
+from streams.core.timeutil import iso
 
 from .gen import Synth
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import orjson
 import yaml
 
-from streams import liveconfig, topics as names
-from streams.settings import Settings
+from streams.runtime import liveconfig, topics as names
+from streams.runtime.settings import Settings
 
 from .common import PYTHON, REPO, Broker, Run, say
 from .state import fill_changelog, wait_due_index

@@ -1,7 +1,7 @@
 """`python -m bench.run [--quick]`: every benchmark, written to docs/benchmarks.md.
 
 Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, else starts a local Kafka on free ports
-(streams.localkafka) and stops it at the end. The steps (bench.steps) measure; the targets
+(streams.runtime.localkafka) and stops it at the end. The steps (bench.steps) measure; the targets
 (bench.targets) judge; bench.document writes the page. Progress goes to stderr; the
 figures to the document and as JSON next to the profiles, under var/bench/.
 """

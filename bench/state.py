@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import orjson
 
-from streams.config import load_config
+from streams.core.config import load_config
 
 from .common import Run, dir_bytes, files_bytes, produce, say
 from .cpu import quiet_window

@@ -6,7 +6,7 @@ import sys
 
 
 def _kafka(args) -> int:
-    from . import localkafka
+    from streams.runtime import localkafka
 
     try:
         if args.action == "up":
@@ -22,9 +22,9 @@ def _kafka(args) -> int:
 
 
 def _topics(args) -> int:
-    from .admin import create_topics
-    from .config import load_config
-    from .settings import Settings
+    from streams.cli.admin import create_topics
+    from streams.core.config import load_config
+    from streams.runtime.settings import Settings
 
     settings = Settings.from_env()
     create_topics(settings.bootstrap_servers, load_config(settings.config_path), app_id=settings.app_id)
@@ -32,27 +32,27 @@ def _topics(args) -> int:
 
 
 def _worker(args) -> int:
-    from .worker import run
+    from streams.cli.worker import run
 
     return run()
 
 
 def _surveys(args) -> int:
-    from . import liveconfig
-    from .settings import Settings
+    from streams.runtime import liveconfig
+    from streams.runtime.settings import Settings
 
     return liveconfig.main(args, Settings.from_env())
 
 
 def _report(args, rest) -> int:
-    from . import report
+    from streams.cli import report
 
     return report.main(rest)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .config import ConfigError
-    from .settings import SettingError
+    from streams.core.config import ConfigError
+    from streams.runtime.settings import SettingError
 
     parser = argparse.ArgumentParser(prog="python -m streams", description="survey-streams")
     sub = parser.add_subparsers(dest="command", required=True)

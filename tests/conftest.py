@@ -26,7 +26,7 @@ def kafka_bootstrap():
     if existing:
         yield existing
         return
-    from streams import localkafka
+    from streams.runtime import localkafka
 
     directory = Path(tempfile.mkdtemp(prefix="streams-test-kafka-"))
     address = localkafka.up(free_port(), free_port(), directory)

@@ -17,10 +17,10 @@ import orjson
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from streams import topics as names
-from streams.httpjson import request as http  # noqa: F401  (tests import it from here)
-from streams.localkafka import free_port
-from streams.timeutil import iso
+from streams.runtime import topics as names
+from streams.runtime.httpjson import request as http  # noqa: F401  (tests import it from here)
+from streams.runtime.localkafka import free_port
+from streams.core.timeutil import iso
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"

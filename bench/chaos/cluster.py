@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from streams import localkafka
-from streams.config import load_config
+from streams.runtime import localkafka
+from streams.core.config import load_config
 from tests.harness import Worker
 
 from .report import say
@@ -87,7 +87,7 @@ class Group:
         return self.config.topics[logical]
 
     def create_topics(self) -> None:
-        from streams.admin import create_topics
+        from streams.cli.admin import create_topics
 
         create_topics(self.bootstrap, self.config, quiet=True)
 

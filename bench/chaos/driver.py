@@ -17,8 +17,8 @@ import uuid
 import orjson
 from kafka import KafkaProducer
 
-from streams.httpjson import request as http
-from streams.timeutil import iso
+from streams.runtime.httpjson import request as http
+from streams.core.timeutil import iso
 
 from .cluster import ADMIN_KEY, WIDGET_KEY, Group
 from .inputs import Inputs, SessionPlan

@@ -14,8 +14,8 @@ import time
 import orjson
 from kafka.partitioner.default import murmur2
 
-from streams import topics as names
-from streams.timeutil import iso
+from streams.runtime import topics as names
+from streams.core.timeutil import iso
 
 from .cluster import Broker, Group
 from .driver import ADMIN, Producer, call

@@ -29,9 +29,9 @@ from pathlib import Path
 import orjson
 
 from bench.gen import Synth
-from streams import topics as names
-from streams.config import Config, Survey, load_config
-from streams.timeutil import DAY_MS, iso, parse_iso
+from streams.runtime import topics as names
+from streams.core.config import Config, Survey, load_config
+from streams.core.timeutil import DAY_MS, iso, parse_iso
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "surveys.yaml"
 EVENT_LAG_MS = 120_000  # a message's event time is this long before its planned send

@@ -241,23 +241,23 @@ def changes_section() -> list:
         "",
         "The batch path (issue 14, docs/processing.md):",
         "",
-        "- `streams/batching.py`: the worker's consumer hands the users agent **one Faust event per fetched "
+        "- `streams/runtime/batching.py`: the worker's consumer hands the users agent **one Faust event per fetched "
         "batch of one partition** (a RecordBatch) instead of one per record; the offsets before the batch's "
         "last are registered as a gap, so Faust commits them together once the batch's event is acknowledged. "
         "The consumer's fetch wait is bounded to 100 ms (Faust hard-codes 1.5 s).",
         "- `streams/agents/users.py`, `userinputs.py`: the batch is applied record by record in one turn: "
         "decode, route, userstate/lifecycle, targeting.decide; outputs go straight to aiokafka.",
-        "- `streams/agents/userstore.py`: a write-back cache per batch (each user read once and written "
+        "- `streams/runtime/userstore.py`: a write-back cache per batch (each user read once and written "
         "once per batch), then the commit: every output acknowledged → one changelog record per changed "
         "user → one RocksDB write batch with the changelog offset; commits run in the background, one "
         "partition's one after the other (at most 16 in flight), while the next batches are applied, and "
         "the bridge reads the states still waiting for their commit.",
-        "- `streams/app.py`: cold recovery reads the users changelog one event per partition per fetch and "
+        "- `streams/runtime/app.py`: cold recovery reads the users changelog one event per partition per fetch and "
         "writes it record by record into the store's write batch; `streams/agents/timers.py`: the due-time "
         "index is rebuilt in the background after recovery (yielding every 2,000 users), so /health does "
         "not wait for it.",
         "- Earlier (kept): no Faust terminal spinner (it set the root logger to DEBUG), one "
-        "`seek_to_beginning` for all uncommitted partitions at start-up (streams/faustfixes.py), the "
+        "`seek_to_beginning` for all uncommitted partitions at start-up (streams/runtime/faustfixes.py), the "
         "due index decoded from the store's raw items.",
         "",
     ]

@@ -25,14 +25,16 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from .. import app as app_module
-from .. import configdiff, liveconfig, topics as names
-from ..app import app, settings, users
-from ..config import ConfigError
-from ..metrics import registry
-from . import timers, userstore
-from .emit import send, send_command
-from .timers import stored_states
+from streams.runtime import app as app_module
+from streams.core import configdiff
+from streams.runtime import liveconfig, topics as names
+from streams.runtime.app import app, settings, users
+from streams.core.config import ConfigError
+from streams.runtime.metrics import registry
+from streams.agents import timers
+from streams.runtime import userstore
+from streams.runtime.emit import send, send_command
+from streams.agents.timers import stored_states
 
 log = logging.getLogger("streams.config")
 REDECIDE_CHUNK = 100  # users decided between two yields to the event loop (a few ms)

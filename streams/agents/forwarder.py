@@ -19,11 +19,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from segment.analytics import request as segment_request
 
-from .. import forwarding, topics as names
-from ..app import app, names_of, settings
-from ..errors import INVALID_JSON, NOT_AN_OBJECT, InvalidInput
-from ..metrics import registry
-from .emit import dead_letter
+from streams.runtime import forwarding, topics as names
+from streams.runtime.app import app, names_of, settings
+from streams.core.errors import INVALID_JSON, NOT_AN_OBJECT, InvalidInput
+from streams.runtime.metrics import registry
+from streams.runtime.emit import dead_letter
 
 log = logging.getLogger("streams.forwarder")
 POLL_WHILE_WAITING_MS = 1000

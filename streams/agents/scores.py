@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import orjson
 
-from .. import scoring, topics as names
-from ..app import app, responses_topic, scores
-from ..config import SURVEY_TYPES
-from ..errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, InvalidInput
-from ..metrics import registry
-from ..timeutil import day_of, parse_iso
-from .emit import dead_letter, send
+from streams.core import scoring
+from streams.runtime import topics as names
+from streams.runtime.app import app, responses_topic, scores
+from streams.core.config import SURVEY_TYPES
+from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, InvalidInput
+from streams.runtime.metrics import registry
+from streams.core.timeutil import day_of, parse_iso
+from streams.runtime.emit import dead_letter, send
 
 
 def _response(raw: bytes) -> tuple[str, str, str, dict]:

@@ -13,10 +13,11 @@ import time
 
 import orjson
 
-from .. import lifecycle, topics as names
-from ..app import app, users
-from ..dueindex import DueIndex
-from .emit import send_command
+from streams.core import lifecycle
+from streams.runtime import topics as names
+from streams.runtime.app import app, users
+from streams.runtime.dueindex import DueIndex
+from streams.runtime.emit import send_command
 
 log = logging.getLogger("streams.timers")
 
@@ -68,7 +69,7 @@ def next_due(state: dict) -> int | None:
 def stored_states():
     """(user, state) for every key of the local table: what `users.items()` yields.
 
-    The table's keys are raw UTF-8 and its values orjson (streams.app.json_table), so the
+    The table's keys are raw UTF-8 and its values orjson (streams.runtime.app.json_table), so the
     store's raw items are decoded here directly: Table.items() passes each key and value
     through Faust's serializer registry, which costs more than the JSON parse itself
     (this scan reads every user at start-up). Stores without raw items (memory://) and

@@ -10,14 +10,16 @@ from typing import Callable
 
 import orjson
 
-from .. import __version__, displays, lifecycle, outbound, seen, signing, targeting, topics as names, userstate
-from .. import app as app_module
-from ..errors import ALIAS_CONFLICT, INVALID_FIELD, REPLAYED_COMMAND, TOO_LARGE, InvalidInput
-from ..metrics import registry
-from ..state import encode, new_user_state
-from . import timers
-from .emit import send, send_command
-from .userstore import UserBatch
+from streams import __version__
+from streams.core import displays, lifecycle, outbound, seen, targeting, userstate
+from streams.runtime import signing, topics as names
+from streams.runtime import app as app_module
+from streams.core.errors import ALIAS_CONFLICT, INVALID_FIELD, REPLAYED_COMMAND, TOO_LARGE, InvalidInput
+from streams.runtime.metrics import registry
+from streams.core.state import encode, new_user_state
+from streams.agents import timers
+from streams.runtime.emit import send, send_command
+from streams.runtime.userstore import UserBatch
 
 MAX_ALIAS_HOPS = 5
 
@@ -95,7 +97,7 @@ async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: S
 def encode_output(logical: str, value: dict, at: int) -> bytes:
     """An output as produced, or InvalidInput `too_large` when Kafka would refuse it: the
     input is then dead-lettered whole, none of its outputs produced (checked before any is).
-    A user command is sealed (streams.signing), with `at` the time of the input causing it."""
+    A user command is sealed (streams.runtime.signing), with `at` the time of the input causing it."""
     if logical == names.USER_COMMANDS:
         value = signing.seal_command({**value, "at": at}, _clock_ms())
     raw = orjson.dumps(value)

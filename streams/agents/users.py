@@ -2,9 +2,9 @@
 
 It reads the inbound Segment topics, the widget lifecycle topic and the internal
 user-commands topic (re-keyed messages, identity folds, timer ticks), all co-partitioned by
-user id, one batch per partition per fetch (streams.batching). For each record it decodes,
+user id, one batch per partition per fetch (streams.runtime.batching). For each record it decodes,
 checks where the record belongs, and hands it to streams.agents.userinputs; the batch is
-then committed (streams.agents.userstore: outputs, changelog, store, in that order).
+then committed (streams.runtime.userstore: outputs, changelog, store, in that order).
 Nothing here decides anything.
 """
 from __future__ import annotations
@@ -17,20 +17,21 @@ import orjson
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
-from .. import displays, signing, topics as names
-from .. import app as app_module
-from ..app import app, topic_names, user_channel
-from ..batching import RecordBatch
-from ..errors import (EXPIRED_COMMAND, INVALID_FIELD, INVALID_JSON, INVALID_SIGNATURE, MISSING_FIELD, NOT_AN_OBJECT,
+from streams.core import displays
+from streams.runtime import signing, topics as names
+from streams.runtime import app as app_module
+from streams.runtime.app import app, topic_names, user_channel
+from streams.runtime.batching import RecordBatch
+from streams.core.errors import (EXPIRED_COMMAND, INVALID_FIELD, INVALID_JSON, INVALID_SIGNATURE, MISSING_FIELD, NOT_AN_OBJECT,
                       TOO_LARGE, InvalidInput)
-from ..metrics import registry
-from ..schemas import segment as segment_schema
-from ..schemas import widget as widget_schema
-from ..timeutil import input_time
-from . import timers, userinputs
-from .emit import DeadLetterFailed, dead_letter, send_command, stop_process
-from .userinputs import MAX_ALIAS_HOPS
-from .userstore import Consumed, UserBatch, partition_of, read_state
+from streams.runtime.metrics import registry
+from streams.schemas import segment as segment_schema
+from streams.schemas import widget as widget_schema
+from streams.core.timeutil import input_time
+from streams.agents import timers, userinputs
+from streams.runtime.emit import DeadLetterFailed, dead_letter, send_command, stop_process
+from streams.agents.userinputs import MAX_ALIAS_HOPS
+from streams.runtime.userstore import Consumed, UserBatch, partition_of, read_state
 
 log = logging.getLogger("streams.users")
 # Commands carry a whole user state (absorb): bounded by the state budget, not 32 KB.

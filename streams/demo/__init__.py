@@ -1,7 +1,7 @@
 """`python -m streams.demo [--keep] [--port N]` (`make demo`): the whole story on one machine.
 
 1. Kafka: uses KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092) when a broker answers
-   there, else starts a local one (streams.localkafka, ports 9092/9093, var/kafka).
+   there, else starts a local one (streams.runtime.localkafka, ports 9092/9093, var/kafka).
 2. Creates the topics, starts one worker (`python -m streams worker`, state in
    var/demo-data, log in var/demo/worker.log, bridge on port 6066 or a free one).
 3. Replays data/sample/segment-events.jsonl through the Segment-compatible ingestion API

@@ -6,18 +6,18 @@ import signal
 import sys
 from pathlib import Path
 
-from .. import topics as names
-from ..config import load_config
-from ..settings import Settings
-from . import __doc__ as OVERVIEW
-from . import kafka_io
-from .console import Console, DemoError
-from .livechange import pause_a_survey_live
-from .defaults import DEFAULT_PORT, SAMPLE
-from .processes import Processes
-from .replay import replay_sample
-from .sessions import run_sessions, wait_for_responses
-from .summary import Summary, print_try_it
+from streams.runtime import topics as names
+from streams.core.config import load_config
+from streams.runtime.settings import Settings
+from streams.demo import __doc__ as OVERVIEW
+from streams.demo import kafka_io
+from streams.demo.console import Console, DemoError
+from streams.demo.livechange import pause_a_survey_live
+from streams.demo.defaults import DEFAULT_PORT, SAMPLE
+from streams.demo.processes import Processes
+from streams.demo.replay import replay_sample
+from streams.demo.sessions import run_sessions, wait_for_responses
+from streams.demo.summary import Summary, print_try_it
 
 # Topics the summary shows this run's records of (or waits on): read from these offsets.
 OUTPUT_TOPICS = (names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES, names.DEADLETTER)

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import yaml
 
-from .. import configdiff, liveconfig, topics as names
-from ..config import Config
-from ..httpjson import request as http
-from . import kafka_io
-from .console import Console, heading
+from streams.core import configdiff
+from streams.runtime import liveconfig, topics as names
+from streams.core.config import Config
+from streams.runtime.httpjson import request as http
+from streams.demo import kafka_io
+from streams.demo.console import Console, heading
 
 SWITCH_TIMEOUT_S = 60.0
 

@@ -10,13 +10,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import localkafka, topics as names
-from ..config import Config
-from ..httpjson import request as http
-from ..settings import Settings
-from . import kafka_io
-from .console import Console, DemoError, log_tail, rel
-from .defaults import (ADMIN_KEY, CONTROLLER_PORT, DATA_DIR, DEFAULT_PORT, DEMO_DIR, KAFKA_DIR, KAFKA_PORT, REPO,
+from streams.runtime import localkafka, topics as names
+from streams.core.config import Config
+from streams.runtime.httpjson import request as http
+from streams.runtime.settings import Settings
+from streams.demo import kafka_io
+from streams.demo.console import Console, DemoError, log_tail, rel
+from streams.demo.defaults import (ADMIN_KEY, CONTROLLER_PORT, DATA_DIR, DEFAULT_PORT, DEMO_DIR, KAFKA_DIR, KAFKA_PORT, REPO,
                        WRITE_KEY)
 
 SETTLE_TIMEOUT_S = 120.0
@@ -60,7 +60,7 @@ class Processes:
         self.out.note(f"broker at {self.bootstrap}, data in {rel(KAFKA_DIR)}")
 
     def create_topics(self) -> None:
-        from ..admin import create_topics
+        from streams.cli.admin import create_topics
 
         # The worker's local state belongs to one cluster: start it afresh on another.
         DEMO_DIR.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import orjson
 
-from ..httpjson import request as http
-from ..timeutil import DAY_MS, MINUTE_MS, SECOND_MS, iso, parse_iso
-from .console import Console, DemoError, rel
-from .defaults import WRITE_KEY
+from streams.runtime.httpjson import request as http
+from streams.core.timeutil import DAY_MS, MINUTE_MS, SECOND_MS, iso, parse_iso
+from streams.demo.console import Console, DemoError, rel
+from streams.demo.defaults import WRITE_KEY
 
 BATCH_SIZE = 200  # messages per POST /v1/batch, ~70 KB: well under the 500 KB limit
 REPLAY_LEAD_MS = MINUTE_MS  # the latest sample event lands this long before now
@@ -44,7 +44,7 @@ def _shift_created_at(value, shift_ms: int):
 
 
 def _shift_epoch(number: int, shift_ms: int) -> int:
-    # The worker's rule (streams.timeutil): below 1e11 it is seconds, else milliseconds.
+    # The worker's rule (streams.core.timeutil): below 1e11 it is seconds, else milliseconds.
     return number + (shift_ms if abs(number) >= 100_000_000_000 else round(shift_ms / SECOND_MS))
 
 

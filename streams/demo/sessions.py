@@ -19,12 +19,12 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from .. import topics as names
-from ..config import Config
-from ..httpjson import request as http
-from ..timeutil import DAY_MS, HOUR_MS, SECOND_MS, iso
-from . import kafka_io
-from .console import Console, DemoError
+from streams.runtime import topics as names
+from streams.core.config import Config
+from streams.runtime.httpjson import request as http
+from streams.core.timeutil import DAY_MS, HOUR_MS, SECOND_MS, iso
+from streams.demo import kafka_io
+from streams.demo.console import Console, DemoError
 
 # Scripted widget sessions per survey type: (days ago, action, score, comment). Actions:
 # "complete" (score, comment, submitted), "answer_close" (score, then closed without the

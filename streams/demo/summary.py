@@ -6,12 +6,13 @@ from collections import Counter, defaultdict
 
 import orjson
 
-from .. import report, topics as names
-from ..config import Config
-from ..httpjson import request as http
-from . import kafka_io
-from .console import heading, rel, rel_exe
-from .defaults import ADMIN_KEY, DEMO_DIR, KAFKA_DIR, admin_headers
+from streams.cli import report
+from streams.runtime import topics as names
+from streams.core.config import Config
+from streams.runtime.httpjson import request as http
+from streams.demo import kafka_io
+from streams.demo.console import heading, rel, rel_exe
+from streams.demo.defaults import ADMIN_KEY, DEMO_DIR, KAFKA_DIR, admin_headers
 
 # What a reason on the decisions topic means in this demo's data.
 REASON_NOTES = {

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import (
+from streams.core.errors import (
     INVALID_FIELD,
     INVALID_JSON,
     MISSING_FIELD,
@@ -23,7 +23,7 @@ from ..errors import (
     UNKNOWN_TYPE,
     InvalidInput,
 )
-from ..timeutil import parse_iso
+from streams.core.timeutil import parse_iso
 
 MAX_MESSAGE_BYTES = 32 * 1024
 # One size rule (CONTRACT 7): a message is measured as its client sent it, 32 KB. The

@@ -13,7 +13,7 @@ Choices where the contract is silent:
   widget and Segment name the same user;
 - ids are capped at 256 UTF-8 bytes (CONTRACT 7): they become keys of the user's state;
 - `displayToken` (CONTRACT 7) is kept as given, for the bridge and the agent to check
-  (streams.displays); `receivedAt` is kept when it is a date-time (the bridge stamps it);
+  (streams.core.displays); `receivedAt` is kept when it is a date-time (the bridge stamps it);
 - fields not listed above are dropped, and `questionId`/`value` are kept only on
   `answered`, so the lifecycle topic carries clean events;
 - `userHash` is kept (the bridge checks it after validation, CONTRACT 5.3 orders 400
@@ -26,10 +26,10 @@ import hashlib
 import hmac
 from typing import Any
 
-from ..config import Config, Question, Survey
-from ..errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, UNKNOWN_TYPE, InvalidInput
-from ..timeutil import parse_iso
-from .segment import check_id
+from streams.core.config import Config, Question, Survey
+from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, UNKNOWN_TYPE, InvalidInput
+from streams.core.timeutil import parse_iso
+from streams.schemas.segment import check_id
 
 EVENT_TYPES = ("shown", "answered", "closed", "submitted")
 MAX_BATCH_EVENTS = 100

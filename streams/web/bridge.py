@@ -22,14 +22,15 @@ from faust.exceptions import ProducerSendError
 from faust.web import Request, Response, View
 from yarl import URL
 
-from .. import app as app_module
-from .. import ingestion, peers
-from ..app import app, settings, users
-from ..agents.emit import DeadLetterFailed
-from ..errors import INVALID_JSON, InvalidInput
-from ..metrics import registry
-from ..schemas import segment as segment_schema
-from ..signing import derived_key
+from streams.runtime import app as app_module
+from streams.web import ingestion
+from streams.runtime import peers
+from streams.runtime.app import app, settings, users
+from streams.runtime.emit import DeadLetterFailed
+from streams.core.errors import INVALID_JSON, InvalidInput
+from streams.runtime.metrics import registry
+from streams.schemas import segment as segment_schema
+from streams.runtime.signing import derived_key
 
 log = logging.getLogger("streams.web")
 CORS = {

@@ -12,17 +12,19 @@ from pathlib import Path
 import orjson
 from faust.web import Request, Response
 
-from .. import app as app_module
-from .. import displays, ingestion, targeting, topics as names
-from ..app import app, settings
-from ..errors import INVALID_JSON, InvalidInput
-from ..metrics import registry
-from ..schemas import widget as widget_schema
-from ..state import public_user
-from ..timeutil import iso
-from ..agents.emit import dead_letter, send
-from ..agents.users import load as load_user
-from .bridge import BridgeView, now_ms, same_secret, user_path
+from streams.runtime import app as app_module
+from streams.core import displays, targeting
+from streams.web import ingestion
+from streams.runtime import topics as names
+from streams.runtime.app import app, settings
+from streams.core.errors import INVALID_JSON, InvalidInput
+from streams.runtime.metrics import registry
+from streams.schemas import widget as widget_schema
+from streams.core.state import public_user
+from streams.core.timeutil import iso
+from streams.runtime.emit import dead_letter, send
+from streams.runtime.userstore import read_state as load_user
+from streams.web.bridge import BridgeView, now_ms, same_secret, user_path
 
 STATIC = Path(__file__).parent / "static"
 WIDGET_JS = (STATIC / "widget.js").read_bytes()
@@ -125,7 +127,7 @@ async def produce_all(records) -> None:
 @app.page("/v1/eligibility/{user_id}")
 class Eligibility(BridgeView):
     """CONTRACT 5.2 and 7: the decision for now, with a display to open when eligible: the
-    one open already, else the user's next (streams.displays.hand_out).
+    one open already, else the user's next (streams.core.displays.hand_out).
 
     Without secure mode anyone holding the widget key may ask about any user, so the
     answer says only whether to show a survey: `reason` and `eligibleAt` (which tell who

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.agents import emit, userinputs
-from streams.app import app
+from streams.runtime import emit
+from streams.agents import userinputs
+from streams.runtime.app import app
 from streams.agents import users as users_agent
 from tests.agents.support import Agent, Outputs
 

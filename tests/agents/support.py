@@ -1,7 +1,7 @@
 """What the agent tests share: the users agent under Faust's `agent.test_context()`, its
 outputs captured, and small builders of inputs.
 
-No broker: tests/conftest.py sets STREAMS_STORE=memory:// before streams.app is imported,
+No broker: tests/conftest.py sets STREAMS_STORE=memory:// before streams.runtime.app is imported,
 so the `users` table lives in memory and its changelog sends are only buffered. Outputs
 are captured by replacing `send` (in userinputs and in emit, which dead_letter and
 send_command use).
@@ -20,12 +20,12 @@ import time
 
 import orjson
 
-from streams import app as app_module
-from streams import signing
+from streams.runtime import app as app_module
+from streams.runtime import signing
 from streams.agents import users as users_agent
-from streams.app import segment_topics, user_commands_topic, users
-from streams import topics as names
-from streams.timeutil import iso
+from streams.runtime.app import segment_topics, user_commands_topic, users
+from streams.runtime import topics as names
+from streams.core.timeutil import iso
 
 OLD_SIGNUP = "2020-01-01T00:00:00Z"
 
@@ -74,7 +74,7 @@ class Agent:
         return await self.put(segment_topics[logical], value, key, partition, **record)
 
     async def command(self, key: str, command: dict, signed: bool = True, sealed: bool = True, **record):
-        """A user command as a worker writes it: sealed (at, exp, nonce) and signed (streams.signing);
+        """A user command as a worker writes it: sealed (at, exp, nonce) and signed (streams.runtime.signing);
         `sealed=False`: exactly `command` (a copy of one already sent, say)."""
         raw = orjson.dumps(signing.seal_command(command, int(time.time() * 1000)) if sealed else command)
         headers = [(signing.SIGNATURE_HEADER, signing.command_signature(app_module.command_key, key.encode(), raw))] \

@@ -8,9 +8,10 @@ import time
 import orjson
 import pytest
 
-from streams import seen, signing
-from streams import topics as names
-from streams.timeutil import DAY_MS, iso
+from streams.core import seen
+from streams.runtime import signing
+from streams.runtime import topics as names
+from streams.core.timeutil import DAY_MS, iso
 from tests.agents.support import OLD_SIGNUP, identify, state_of, unique
 
 REPORT = {"format": "pdf"}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from streams.agents import configwatch, timers, userstore
+from streams.agents import configwatch, timers
+from streams.runtime import userstore
 
 USERS = [f"u{i}" for i in range(400)]
 

@@ -9,17 +9,17 @@ import time
 import orjson
 import pytest
 
-from streams import app as app_module
-from streams import displays, seen
-from streams import topics as names
-from streams.agents import emit
+from streams.runtime import app as app_module
+from streams.core import displays, seen
+from streams.runtime import topics as names
+from streams.runtime import emit
 from streams.agents import timers, userinputs
 from streams.agents import users as users_agent
-from streams.app import app, lifecycle_topic, segment_topics, users
-from streams.deadletter import PAYLOAD_MAX
-from streams.metrics import registry
-from streams.state import new_user_state
-from streams.timeutil import iso, parse_iso
+from streams.runtime.app import app, lifecycle_topic, segment_topics, users
+from streams.runtime.deadletter import PAYLOAD_MAX
+from streams.runtime.metrics import registry
+from streams.core.state import new_user_state
+from streams.core.timeutil import iso, parse_iso
 from tests.agents.support import OLD_SIGNUP, identify, recent, state_of, unique
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from streams.schemas.segment import MAX_RECORD_BYTES
 
-from streams.deadletter import PAYLOAD_MAX
+from streams.runtime.deadletter import PAYLOAD_MAX
 from tests.harness import Worker
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from streams.timeutil import iso
+from streams.core.timeutil import iso
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from aiokafka.partitioner import murmur2
 
-from streams import ingestion
-from streams.displays import RECEIPT_SKEW_MS
-from streams.timeutil import iso, parse_iso
+from streams.web import ingestion
+from streams.core.displays import RECEIPT_SKEW_MS
+from streams.core.timeutil import iso, parse_iso
 from tests.harness import DEFAULT_CONFIG, Worker, basic_auth
 
 pytestmark = pytest.mark.integration

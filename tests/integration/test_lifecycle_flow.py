@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from streams.timeutil import DAY_MS, day_of, iso, parse_iso
+from streams.core.timeutil import DAY_MS, day_of, iso, parse_iso
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import OffsetSpec
 
-from streams.timeutil import DAY_MS, HOUR_MS, iso
+from streams.core.timeutil import DAY_MS, HOUR_MS, iso
 from tests.harness import basic_auth
 
 pytestmark = pytest.mark.integration

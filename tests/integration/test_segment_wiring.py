@@ -28,7 +28,7 @@ from rudderstack.analytics.request import APIError as RudderAPIError
 from segment.analytics import Client as SegmentClient
 from segment.analytics.request import APIError as SegmentAPIError
 
-from streams.ingestion import MAX_REJECTED_ITEMS
+from streams.web.ingestion import MAX_REJECTED_ITEMS
 from streams.schemas.segment import MAX_MESSAGE_BYTES
 from tests.harness import Worker, basic_auth, ms_iso
 

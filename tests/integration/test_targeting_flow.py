@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from streams.timeutil import DAY_MS, iso, parse_iso
+from streams.core.timeutil import DAY_MS, iso, parse_iso
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import yaml
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
-from streams import topics as names
-from streams.admin import align_settings, create_topics
-from streams.config import parse_config
+from streams.runtime import topics as names
+from streams.cli.admin import align_settings, create_topics
+from streams.core.config import parse_config
 from tests.harness import DEFAULT_CONFIG
 
 

@@ -1,4 +1,4 @@
-"""The worker's consumer (streams.batching): what it does with records fetched for a
+"""The worker's consumer (streams.runtime.batching): what it does with records fetched for a
 partition that was paused before they were delivered (a rebalance, recovery, a standby
 waiting while the actives recover). Faust drops such records, and the fetch position has
 moved past them: unless the partition is sought back, they are never read."""
@@ -12,7 +12,7 @@ import pytest
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 
-from streams import batching
+from streams.runtime import batching
 
 STREAM = TP("app.segment.identify", 2)
 CHANGELOG = TP("survey-streams-users-changelog", 2)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams import topics as names
-from streams.config import (
+from streams.runtime import topics as names
+from streams.core.config import (
     DEFAULT_EVENT_NAMES,
     ConfigError,
     Filter,

@@ -1,10 +1,10 @@
-"""What a config change changes (streams.configdiff): lines by survey and rule, moved users."""
+"""What a config change changes (streams.core.configdiff): lines by survey and rule, moved users."""
 from __future__ import annotations
 
-from streams.config import parse_config
-from streams.configdiff import count_moves, diff, moved, structural_changes
-from streams.state import new_user_state
-from streams.timeutil import DAY_MS, parse_iso
+from streams.core.config import parse_config
+from streams.core.configdiff import count_moves, diff, moved, structural_changes
+from streams.core.state import new_user_state
+from streams.core.timeutil import DAY_MS, parse_iso
 
 NOW = parse_iso("2026-03-01T00:00:00Z")
 

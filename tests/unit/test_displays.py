@@ -1,13 +1,13 @@
-"""Display tokens and ids (streams.displays, docs/security.md "Display tokens"): signed,
+"""Display tokens and ids (streams.core.displays, docs/security.md "Display tokens"): signed,
 bound, expiring; one display per slot, the same one for every poll."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from streams import displays
-from streams.errors import InvalidInput
-from streams.timeutil import MINUTE_MS, iso
+from streams.core import displays
+from streams.core.errors import InvalidInput
+from streams.core.timeutil import MINUTE_MS, iso
 
 SECRET = b"k" * 32
 ID_KEY = b"i" * 32
@@ -179,10 +179,10 @@ def test_an_open_display_goes_on_whatever_the_slot_is_now():
 
 # --- what /v1/eligibility hands out -----------------------------------------------------------------
 
-from streams import lifecycle, targeting  # noqa: E402
-from streams.config import parse_config  # noqa: E402
-from streams.state import new_user_state  # noqa: E402
-from streams.timeutil import DAY_MS, HOUR_MS  # noqa: E402
+from streams.core import lifecycle, targeting  # noqa: E402
+from streams.core.config import parse_config  # noqa: E402
+from streams.core.state import new_user_state  # noqa: E402
+from streams.core.timeutil import DAY_MS, HOUR_MS  # noqa: E402
 
 REDISPLAY_HOURS, MAX_DISPLAYS, TIMEOUT_MINUTES = 2, 3, 30
 CONFIG = parse_config({

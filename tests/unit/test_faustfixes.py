@@ -2,7 +2,7 @@
 The producer-metadata fix: every topic sent to is tracked."""
 from collections import namedtuple
 
-from streams import faustfixes
+from streams.runtime import faustfixes
 
 TP = namedtuple("TP", "topic partition")
 

@@ -1,12 +1,12 @@
-"""streams.filters: typed operators for trait and property filters."""
+"""streams.core.filters: typed operators for trait and property filters."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, strategies as st
 
-from streams.config import OPERATORS, Filter
-from streams.filters import evaluate, matches_all, unblock_at
-from streams.timeutil import DAY_MS, parse_iso
+from streams.core.config import OPERATORS, Filter
+from streams.core.filters import evaluate, matches_all, unblock_at
+from streams.core.timeutil import DAY_MS, parse_iso
 
 NOW = parse_iso("2026-03-01T00:00:00Z")
 JAN_1 = parse_iso("2026-01-01T00:00:00Z")

@@ -7,7 +7,7 @@ import gzip
 import orjson
 import pytest
 
-from streams.errors import (
+from streams.core.errors import (
     INVALID_FIELD,
     INVALID_JSON,
     MISSING_FIELD,
@@ -16,7 +16,7 @@ from streams.errors import (
     UNKNOWN_TYPE,
     InvalidInput,
 )
-from streams.ingestion import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, TooLarge, decompress, unpack, write_key
+from streams.web.ingestion import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, TooLarge, decompress, unpack, write_key
 from streams.schemas.segment import MAX_RECORD_BYTES
 
 RECEIVED = "2026-01-02T03:04:05.678Z"

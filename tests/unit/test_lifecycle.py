@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.config import parse_config
-from streams.lifecycle import MESSAGE_IDS_MAX, Output, apply_event, expire_displays, next_deadline
-from streams.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, new_user_state
-from streams.timeutil import MINUTE_MS, iso, parse_iso
+from streams.core.config import parse_config
+from streams.core.lifecycle import MESSAGE_IDS_MAX, Output, apply_event, expire_displays, next_deadline
+from streams.core.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, new_user_state
+from streams.core.timeutil import MINUTE_MS, iso, parse_iso
 
 CONFIG = parse_config({
     "project": {"display_timeout_minutes": 30},

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from streams.config import parse_config
-from streams.lifecycle import Output
-from streams.outbound import response_record, score_and_category, segment_messages
-from streams.scoring import normalize_score
-from streams.state import new_user_state
-from streams.timeutil import iso, parse_iso
+from streams.core.config import parse_config
+from streams.core.lifecycle import Output
+from streams.core.outbound import response_record, score_and_category, segment_messages
+from streams.core.scoring import normalize_score
+from streams.core.state import new_user_state
+from streams.core.timeutil import iso, parse_iso
 
 T0 = parse_iso("2024-05-01T12:00:00Z")
 VERSION = "1.2.3"

@@ -4,7 +4,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.partitioning import DefaultPartitioner, murmur2
+from streams.runtime.partitioning import DefaultPartitioner, murmur2
 
 
 @settings(max_examples=2000)

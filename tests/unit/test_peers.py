@@ -1,4 +1,4 @@
-"""Which advertised URLs a worker calls (streams.peers, docs/security.md "Peers"), and the
+"""Which advertised URLs a worker calls (streams.runtime.peers, docs/security.md "Peers"), and the
 setting that says so (STREAMS_PEER_NETWORKS)."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import ipaddress
 import pytest
 from hypothesis import given, strategies as st
 
-from streams import peers
-from streams.settings import SettingError, Settings
+from streams.runtime import peers
+from streams.runtime.settings import SettingError, Settings
 
 DEFAULT = peers.parse_networks(peers.DEFAULT_PEER_NETWORKS)
 

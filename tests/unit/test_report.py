@@ -1,4 +1,5 @@
-from streams import report, scoring
+from streams.cli import report
+from streams.core import scoring
 
 
 def record(survey_id, survey_type, day, scores):

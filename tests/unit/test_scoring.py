@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams import scoring
-from streams.config import PMF_CHOICES
+from streams.core import scoring
+from streams.core.config import PMF_CHOICES
 
 
 def accumulate(survey_type, scores):

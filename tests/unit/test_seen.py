@@ -1,12 +1,12 @@
-"""The messageId window and the applied offsets (streams/seen.py, docs/processing.md "Once per message")."""
+"""The messageId window and the applied offsets (streams/core/seen.py, docs/processing.md "Once per message")."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import seen
-from streams.state import message_key
+from streams.core import seen
+from streams.core.state import message_key
 
 NOW = 1_800_000_000_000
 DAY = seen.WINDOW_MS

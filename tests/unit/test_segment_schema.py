@@ -4,7 +4,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streams.errors import (
+from streams.core.errors import (
     INVALID_FIELD,
     INVALID_JSON,
     MISSING_FIELD,
@@ -14,7 +14,7 @@ from streams.errors import (
     InvalidInput,
 )
 from streams.schemas.segment import MAX_RECORD_BYTES, check_depth, decode, decode_object, user_key, validate
-from streams.timeutil import event_time, parse_iso
+from streams.core.timeutil import event_time, parse_iso
 
 T0 = "2024-05-01T12:00:00.000Z"
 T0_MS = parse_iso(T0)

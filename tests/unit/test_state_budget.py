@@ -1,12 +1,12 @@
-"""The byte budget of a user's state (streams.state, CONTRACT 7)."""
+"""The byte budget of a user's state (streams.core.state, CONTRACT 7)."""
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from streams.config import Limits
-from streams.errors import InvalidInput
-from streams.state import encode, message_key, new_user_state
+from streams.core.config import Limits
+from streams.core.errors import InvalidInput
+from streams.core.state import encode, message_key, new_user_state
 
 LIMITS = Limits(state_bytes=16 * 1024, traits=10, trait_bytes=4 * 1024)
 
@@ -58,12 +58,12 @@ def test_message_keys_are_fixed_size_whatever_the_id():
 # each bounded; with the default limits their sum must stay under the state budget, or the
 # user would be locked: every later input (even one that only adds its message id) refused.
 
-from streams.config import load_config  # noqa: E402
-from streams.lifecycle import MESSAGE_IDS_MAX, apply_event  # noqa: E402
-from streams.seen import ENTRY_CHARS, WINDOW_CHARS, mark_applied  # noqa: E402
-from streams.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX  # noqa: E402
+from streams.core.config import load_config  # noqa: E402
+from streams.core.lifecycle import MESSAGE_IDS_MAX, apply_event  # noqa: E402
+from streams.core.seen import ENTRY_CHARS, WINDOW_CHARS, mark_applied  # noqa: E402
+from streams.core.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX  # noqa: E402
 from streams.schemas.widget import MAX_TEXT_CHARS  # noqa: E402
-from streams.userstate import GROUPS_MAX, merge_group, merge_traits, remember  # noqa: E402
+from streams.core.userstate import GROUPS_MAX, merge_group, merge_traits, remember  # noqa: E402
 
 NOW = 1_800_000_000_000
 WORST_CHAR = "\x01"  # 6 bytes in JSON ("\u0001"): the most a character can take

@@ -1,4 +1,4 @@
-"""streams.targeting: per-survey rules, reasons, eligibleAt, and the choice between surveys."""
+"""streams.core.targeting: per-survey rules, reasons, eligibleAt, and the choice between surveys."""
 from __future__ import annotations
 
 import copy
@@ -7,12 +7,12 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from streams.config import parse_config
-from streams.state import new_survey_history, new_user_state
-from streams.targeting import (
+from streams.core.config import parse_config
+from streams.core.state import new_survey_history, new_user_state
+from streams.core.targeting import (
     RULES, decide, decision_record, eligibility_response, explain_record, outcome, sample_bucket,
 )
-from streams.timeutil import DAY_MS, HOUR_MS, iso, parse_iso
+from streams.core.timeutil import DAY_MS, HOUR_MS, iso, parse_iso
 
 NOW = parse_iso("2026-03-01T00:00:00Z")
 

@@ -1,10 +1,10 @@
-"""Time helpers (streams.timeutil): every formatter is total (CONTRACT 7)."""
+"""Time helpers (streams.core.timeutil): every formatter is total (CONTRACT 7)."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, strategies as st
 
-from streams.timeutil import DAY_MS, FORMAT_MAX_MS, FORMAT_MIN_MS, day_of, input_time, iso, parse_iso, plausible_created_at
+from streams.core.timeutil import DAY_MS, FORMAT_MAX_MS, FORMAT_MIN_MS, day_of, input_time, iso, parse_iso, plausible_created_at
 
 
 @given(st.integers(min_value=-(2**80), max_value=2**80))

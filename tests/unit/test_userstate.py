@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.config import parse_config
+from streams.core.config import parse_config
 from streams.schemas.segment import validate
-from streams import seen
-from streams.seen import WINDOW_MS as SEEN_WINDOW_MS
-from streams.state import latest_group, new_user_state, trait_snapshot
-from streams.timeutil import DAY_MS, HOUR_MS, iso, parse_iso
-from streams.userstate import (
+from streams.core import seen
+from streams.core.seen import WINDOW_MS as SEEN_WINDOW_MS
+from streams.core.state import latest_group, new_user_state, trait_snapshot
+from streams.core.timeutil import DAY_MS, HOUR_MS, iso, parse_iso
+from streams.core.userstate import (
     ANONYMOUS_IDS_MAX,
     GROUPS_MAX,
     apply,

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.config import parse_config
-from streams.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, UNKNOWN_TYPE, InvalidInput
+from streams.core.config import parse_config
+from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, UNKNOWN_TYPE, InvalidInput
 from streams.schemas.widget import (
     MAX_BATCH_EVENTS,
     MAX_TEXT_CHARS,

@@ -6,8 +6,8 @@ import dataclasses
 from collections import Counter
 from typing import Any, Iterable
 
-from . import targeting
-from .config import Config
+from streams.core import targeting
+from streams.core.config import Config
 
 def _plain(value: Any) -> Any:
     """A config dataclass as plain data (tuples as lists), for comparing field by field."""

@@ -21,10 +21,10 @@ from typing import NamedTuple
 
 import orjson
 
-from . import filters, seen
-from .config import Config
-from .state import new_survey_history, new_user_state
-from .timeutil import event_time, parse_created_at, plausible_created_at
+from streams.core import filters, seen
+from streams.core.config import Config
+from streams.core.state import new_survey_history, new_user_state
+from streams.core.timeutil import event_time, parse_created_at, plausible_created_at
 
 GROUPS_MAX = 10  # groups kept per user (B2B: a user is in one account, rarely a few)
 # Oldest ids are dropped beyond this; a dropped id that shows up again only costs a
@@ -124,7 +124,7 @@ def _add_anonymous_id(state: dict, anonymous_id: str) -> bool:
 
 
 def seen_recently(state: dict | None, input_id: str, now: int) -> bool:
-    """Whether `input_id` was handled for this state within 24 h (streams.seen)."""
+    """Whether `input_id` was handled for this state within 24 h (streams.core.seen)."""
     return seen.handled_within((state or {}).get("seen"), input_id, now)
 
 
@@ -247,7 +247,7 @@ def apply(state: dict | None, message: dict, key: str, config: Config, now: int,
 def redirect_state(user_id: str, previous: dict | None = None) -> dict:
     """What replaces a folded key's state: no history, a pointer to the user.
 
-    The folded state's `seen` and `applied` (streams.seen) are kept: retries and replays
+    The folded state's `seen` and `applied` (streams.core.seen) are kept: retries and replays
     that still arrive under the old key are found as such.
     """
     state = new_user_state()

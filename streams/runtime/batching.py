@@ -41,7 +41,7 @@ BATCH_CODEC = "streams-batch"
 
 class RecordBatch(list):
     """The records (aiokafka ConsumerRecords) of one partition from one fetch, in offset order.
-    `end_offset`: the partition's high watermark when they were fetched (streams.seen)."""
+    `end_offset`: the partition's high watermark when they were fetched (streams.core.seen)."""
 
     end_offset: int | None = None
 

@@ -2,7 +2,7 @@
 
 Every instant is epoch milliseconds (UTC). The value is plain JSON so the changelog is
 readable with any Kafka tool. Bounds keep one user's state small (docs/security.md):
-`seen` holds the ids of the last 24 h within a byte budget (streams.seen), `displays` at most DISPLAYS_MAX entries,
+`seen` holds the ids of the last 24 h within a byte budget (streams.core.seen), `displays` at most DISPLAYS_MAX entries,
 and `encode` refuses a state over the project's limits (CONTRACT 7) before it is written
 anywhere.
 
@@ -20,9 +20,9 @@ anywhere.
                              "lastShownAt": ms|None, "lastRespondedAt": ms|None,
                              "lastDismissedAt": ms|None, "responses": int}},
       "lastSurveyShownAt": ms | None,
-      "displays": {displayId: {...}},  # lifecycle state per display (streams.lifecycle)
-      "seen": {"base": ms, "ids": str},  # ids handled in the last 24 h (streams.seen)
-      "applied": {"<topic>/<partition>": offset},  # the last record applied from each (streams.seen)
+      "displays": {displayId: {...}},  # lifecycle state per display (streams.core.lifecycle)
+      "seen": {"base": ms, "ids": str},  # ids handled in the last 24 h (streams.core.seen)
+      "applied": {"<topic>/<partition>": offset},  # the last record applied from each (streams.core.seen)
       "decision": {"eligible", "surveyId", "reason", "eligibleAt"} | None,  # last emitted
       "aliasOf": str | None,          # this key was folded into that user
     }
@@ -33,7 +33,7 @@ import hashlib
 
 import orjson
 
-from .errors import INVALID_FIELD, TOO_LARGE, InvalidInput
+from streams.core.errors import INVALID_FIELD, TOO_LARGE, InvalidInput
 
 DISPLAYS_MAX = 32
 # Displays open at once: one poll of an eligible user opens one, and the first Viewed makes
@@ -164,7 +164,7 @@ def new_survey_history() -> dict:
 
 def public_user(state: dict, user_id: str) -> dict:
     """The user state as `GET /v1/users/{userId}` shows it (CONTRACT 4.2): ISO times."""
-    from .timeutil import iso
+    from streams.core.timeutil import iso
 
     return {
         "userId": state.get("userId") or user_id,

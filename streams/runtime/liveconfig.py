@@ -20,9 +20,10 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from . import configdiff, topics as names
-from .config import Config, ConfigError, content_hash, load_config, parse_config_text
-from .timeutil import iso
+from streams.core import configdiff
+from streams.runtime import topics as names
+from streams.core.config import Config, ConfigError, content_hash, load_config, parse_config_text
+from streams.core.timeutil import iso
 
 KEY = b"surveys"
 # "redecided/<partition>" -> {"version"}: every user of that partition was re-decided under

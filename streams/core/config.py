@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from . import topics as topic_names
-from .timeutil import parse_iso
+from streams.runtime import topics as topic_names
+from streams.core.timeutil import parse_iso
 
 SURVEY_TYPES = ("nps", "csat", "ces", "pmf")
 OPERATORS = (
@@ -185,7 +185,7 @@ class Config:
     surveys: tuple[Survey, ...]
     topics: topic_names.TopicNames
     path: str = "<memory>"
-    # Which version of the surveys this is (streams.liveconfig): "<content hash>.<applied at>",
+    # Which version of the surveys this is (streams.runtime.liveconfig): "<content hash>.<applied at>",
     # or "<content hash>.file" for a file no `surveys apply` published.
     version: str = "unversioned"
 

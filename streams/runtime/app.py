@@ -1,7 +1,7 @@
 """The Faust application: settings, config, topics and tables.
 
 Agents (streams/agents/) and HTTP views (streams/web/) register themselves on `app` when
-imported; `streams.worker` imports them all. Importing this module loads and validates the
+imported; `streams.cli.worker` imports them all. Importing this module loads and validates the
 surveys config, so a bad config stops the worker before it joins the group.
 """
 from __future__ import annotations
@@ -10,12 +10,12 @@ import logging
 
 import faust
 
-from . import batching, faustfixes
-from . import codecs  # noqa: F401  (registers the orjson codec)
-from . import topics as names
-from .config import load_config
-from .partitioning import DefaultPartitioner
-from .settings import Settings
+from streams.runtime import batching, faustfixes
+from streams.runtime import codecs  # noqa: F401  (registers the orjson codec)
+from streams.runtime import topics as names
+from streams.core.config import load_config
+from streams.runtime.partitioning import DefaultPartitioner
+from streams.runtime.settings import Settings
 
 faustfixes.apply()
 settings = Settings.from_env()
@@ -49,7 +49,7 @@ app = faust.App(
     # partition, not 8 at a time (Faust's 16 KiB default): +15% events/s measured, the
     # same latency (docs/benchmarks.md). Under the broker's 1 MiB record batch limit.
     producer_max_batch_size=512 * 1024,
-    # Kafka's default partitioning, without aiokafka's byte-by-byte murmur2 (streams.partitioning).
+    # Kafka's default partitioning, without aiokafka's byte-by-byte murmur2 (streams.runtime.partitioning).
     producer_partitioner=DefaultPartitioner(),
     broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     web_cors_options=None,
@@ -64,7 +64,7 @@ app = faust.App(
 
 
 def topic(logical: str, **kwargs) -> faust.TopicT:
-    """A Faust topic for a logical name of streams.topics, under its configured physical name."""
+    """A Faust topic for a logical name of streams.runtime.topics, under its configured physical name."""
     return app.topic(names_of(logical), key_type=bytes, value_type=bytes, key_serializer="raw",
                      value_serializer="raw", partitions=config.project.partitions, **kwargs)
 
@@ -74,7 +74,7 @@ def names_of(logical: str) -> str:
 
 
 inbound_topics = [names_of(n) for n in names.INBOUND]
-# The users agent's inputs, handed over one batch per partition per fetch (streams.batching).
+# The users agent's inputs, handed over one batch per partition per fetch (streams.runtime.batching).
 user_channel = app.topic(
     *(inbound_topics + [names_of(names.LIFECYCLE), names_of(names.USER_COMMANDS)]),
     key_type=bytes, key_serializer="raw", value_serializer=batching.BATCH_CODEC,
@@ -103,7 +103,7 @@ class JsonTable(faust.Table):
     and orjson values. Faust derives serializers from key_type/value_type in __init__ and
     builds the changelog topic from them, so the choice must be made there.
 
-    Its changelog may arrive in batches (streams.batching: one event per partition per
+    Its changelog may arrive in batches (streams.runtime.batching: one event per partition per
     fetch while recovering): they are written record by record into the store's batch."""
 
     def _serializer_from_type(self, typ):
@@ -125,14 +125,14 @@ def json_table(name: str, help: str) -> faust.Table:
                                     partitions=config.project.partitions, help=help))
 
 
-users = json_table("users", "Per-user state (streams/state.py).")
+users = json_table("users", "Per-user state (streams/core/state.py).")
 scores = json_table("scores", "Score accumulators per survey per day, key '<surveyId>|<YYYY-MM-DD>'.")
 batched_topics = _batched_topics()
 
 log = logging.getLogger("streams")
 
-# The app's secret (streams.signing): STREAMS_DISPLAY_SECRET, else read from the
-# `streams.secrets` topic by the worker before it starts (streams.worker.run calls
+# The app's secret (streams.runtime.signing): STREAMS_DISPLAY_SECRET, else read from the
+# `streams.secrets` topic by the worker before it starts (streams.cli.worker.run calls
 # use_secret). It signs display tokens and user commands and makes display ids, each with
 # a key of its own.
 display_secret: bytes = b""
@@ -142,7 +142,7 @@ command_key: bytes = b""
 
 def use_secret(secret: bytes) -> None:
     global display_secret, display_id_key, command_key
-    from .signing import derived_key
+    from streams.runtime.signing import derived_key
 
     display_secret = derived_key(secret, "display-token") if secret else b""
     display_id_key = derived_key(secret, "display-id") if secret else b""

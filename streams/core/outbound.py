@@ -15,7 +15,7 @@ Choices where the contract is silent:
 - A traits mapping naming both a question id and a response field (the default
   questions' ids are `score` and `comment`) takes the question's answer.
 - PMF has no number: its score is its category (very_disappointed, ...), which
-  streams.scoring counts whatever the wording of the choices. A choice is matched to a
+  streams.core.scoring counts whatever the wording of the choices. A choice is matched to a
   category by its text, else by its position (the Sean Ellis order).
 - A score outside the type's standard scale gets the category null.
 """
@@ -24,11 +24,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from .config import Survey
-from .lifecycle import ANSWERED, COMPLETED, Output
-from .scoring import PMF_CATEGORIES, normalize_score
-from .state import trait_snapshot
-from .timeutil import iso
+from streams.core.config import Survey
+from streams.core.lifecycle import ANSWERED, COMPLETED, Output
+from streams.core.scoring import PMF_CATEGORIES, normalize_score
+from streams.core.state import trait_snapshot
+from streams.core.timeutil import iso
 
 LIBRARY_NAME = "survey-streams"
 TRAIT_PREFIX = "trait:"

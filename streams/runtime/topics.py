@@ -20,9 +20,9 @@ DEADLETTER = "streams.deadletter"
 # Internal: every user-keyed command (re-keyed Segment messages, identity folds, timer
 # ticks) goes through this one topic so that a single agent owns all writes to `users`.
 USER_COMMANDS = "streams.user-commands"
-# Internal: the display-token signing secret (streams.signing), one partition, compacted.
+# Internal: the display-token signing secret (streams.runtime.signing), one partition, compacted.
 SECRETS = "streams.secrets"
-# Internal: the surveys config versions `surveys apply` publishes (streams.liveconfig).
+# Internal: the surveys config versions `surveys apply` publishes (streams.runtime.liveconfig).
 CONFIG = "streams.config"
 
 INBOUND = (SEGMENT_IDENTIFY, SEGMENT_TRACK, SEGMENT_ALIAS)
@@ -42,8 +42,8 @@ ALL = PUBLIC + (USER_COMMANDS, SECRETS, CONFIG)
 SINGLE_PARTITION = {SECRETS: {"cleanup.policy": "compact"}, CONFIG: {"cleanup.policy": "compact"}}
 # Settings of user-keyed topics. The lifecycle and user-commands topics keep the broker's
 # append time, which no writer to the topic sets: the receipt time of a widget event, which
-# nobody can backdate (streams.displays), and when a command reached the broker, which its
-# expiry is checked against (streams.signing).
+# nobody can backdate (streams.core.displays), and when a command reached the broker, which its
+# expiry is checked against (streams.runtime.signing).
 TOPIC_CONFIGS = {LIFECYCLE: {"message.timestamp.type": "LogAppendTime"},
                  USER_COMMANDS: {"message.timestamp.type": "LogAppendTime"}}
 

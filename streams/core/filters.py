@@ -20,8 +20,8 @@ import re
 from functools import lru_cache
 from typing import Any, Iterable
 
-from .config import Filter
-from .timeutil import DAY_MS, parse_created_at, parse_iso
+from streams.core.config import Filter
+from streams.core.timeutil import DAY_MS, parse_created_at, parse_iso
 
 _NUMERIC = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 # Kinds of typed pair whose members can be ordered (gt, gte, lt, lte).

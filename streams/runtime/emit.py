@@ -3,7 +3,7 @@
 Delivery rules (docs/processing.md):
 - `send` hands a record to the producer; the broker's acknowledgement comes with the
   next commit's flush, before the inputs' offsets are committed. If it never comes, the
-  StopOnLostOutput sensor (streams.faustfixes) stops the process before that commit.
+  StopOnLostOutput sensor (streams.runtime.faustfixes) stops the process before that commit.
 - `dead_letter` waits for the broker's acknowledgement itself, retrying; if the record
   cannot be written, the input must not be acknowledged: the caller gets
   DeadLetterFailed, and an agent stops the process (`stop_process`) without acking it.
@@ -21,12 +21,12 @@ import orjson
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
-from .. import app as app_module
-from .. import deadletter, signing, topics as names
-from ..app import app, names_of
-from ..faustfixes import StopOnLostOutput
-from ..errors import InvalidInput
-from ..metrics import registry
+from streams.runtime import app as app_module
+from streams.runtime import deadletter, signing, topics as names
+from streams.runtime.app import app, names_of
+from streams.runtime.faustfixes import StopOnLostOutput
+from streams.core.errors import InvalidInput
+from streams.runtime.metrics import registry
 
 log = logging.getLogger("streams.emit")
 DEAD_LETTER_ATTEMPTS = 5

@@ -18,8 +18,8 @@ from typing import Iterable
 
 import orjson
 
-from . import topics
-from .config import ConfigError, load_config
+from streams.runtime import topics
+from streams.core.config import ConfigError, load_config
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_CONFIG = "config/surveys.yaml"

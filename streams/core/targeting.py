@@ -1,6 +1,6 @@
 """Which survey a user should see now, and why (CONTRACT 4.3, 5.2, 5.4, 6).
 
-Pure: user state (streams.state, instants in epoch ms), the typed config and `now` in,
+Pure: user state (streams.core.state, instants in epoch ms), the typed config and `now` in,
 a `Decision` out. No clock, no I/O, so the worker, the timer, the HTTP bridge and the
 tests all get the same answer for the same inputs.
 
@@ -15,10 +15,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
-from . import filters
-from .config import Config, Survey
-from .state import trait_snapshot
-from .timeutil import DAY_MS, FORMAT_MAX_MS, HOUR_MS, iso
+from streams.core import filters
+from streams.core.config import Config, Survey
+from streams.core.state import trait_snapshot
+from streams.core.timeutil import DAY_MS, FORMAT_MAX_MS, HOUR_MS, iso
 
 RULES = (
     "survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",

@@ -1,6 +1,6 @@
 """The display-token signing secret, shared by every worker of an app through Kafka.
 
-Display tokens (streams.displays) must verify on every worker, and the secret must not
+Display tokens (streams.core.displays) must verify on every worker, and the secret must not
 be derivable from any key that ships in a web page. So the first worker of an app makes
 one (32 random bytes) and every worker reads the same one from the internal topic
 `streams.secrets` (one partition):
@@ -109,7 +109,7 @@ def command_signature_ok(key: bytes, record_key: bytes | None, value: bytes | No
 #   broker's append time (LogAppendTime), which no writer sets: a copy written later than
 #   that is refused (`expired_command`);
 # - `nonce`: 64 random bits, remembered with the input in the state it was applied to (the
-#   24 h window, streams.seen): a copy written before the expiry is refused once the command
+#   24 h window, streams.core.seen): a copy written before the expiry is refused once the command
 #   was applied (`replayed_command`);
 # - `at`: the time of the input that caused the command, which its processing uses in place
 #   of a clock (docs/processing.md, "Time").

@@ -1,7 +1,7 @@
 """Dead-letter records (CONTRACT 4.7): what was rejected, why, and where it came from."""
 from __future__ import annotations
 
-from .errors import InvalidInput
+from streams.core.errors import InvalidInput
 
 PAYLOAD_MAX = 64 * 1024
 DETAIL_MAX = 1024  # a detail may quote the input: never let it make the record large

@@ -12,7 +12,7 @@ class OrjsonCodec(codecs.Codec):
         return orjson.dumps(obj)
 
     def _loads(self, s: bytes) -> Any:
-        if isinstance(s, list):  # a RecordBatch of a table's changelog (streams.batching): as it is
+        if isinstance(s, list):  # a RecordBatch of a table's changelog (streams.runtime.batching): as it is
             return s
         return orjson.loads(s)
 

@@ -7,8 +7,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from . import topics as names
-from .config import Config
+from streams.runtime import topics as names
+from streams.core.config import Config
 
 
 def _new_topic(name: str, logical: str, partitions: int, replication: int) -> NewTopic:
@@ -20,7 +20,7 @@ def _new_topic(name: str, logical: str, partitions: int, replication: int) -> Ne
     return NewTopic(name, partitions, replication, topic_configs=dict(names.TOPIC_CONFIGS.get(logical, {})))
 
 
-# The app's tables (streams.app); Faust names their changelogs "<app id>-<table>-changelog".
+# The app's tables (streams.runtime.app); Faust names their changelogs "<app id>-<table>-changelog".
 TABLES = ("users", "scores")
 
 

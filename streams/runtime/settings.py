@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from .peers import DEFAULT_PEER_NETWORKS, parse_networks
+from streams.runtime.peers import DEFAULT_PEER_NETWORKS, parse_networks
 
 
 class SettingError(ValueError):
@@ -59,7 +59,7 @@ class Settings:
     # CONTRACT 7: the URL other workers use to reach this one (required when binding 0.0.0.0).
     advertised_url: str = ""
     # Beyond the contract: the display-token secret, when an operator keeps it elsewhere;
-    # empty: the app's shared secret in the `streams.secrets` topic (streams.signing).
+    # empty: the app's shared secret in the `streams.secrets` topic (streams.runtime.signing).
     display_secret: str = ""
     # Not in the contract: knobs for running several isolated apps on one cluster (tests,
     # benchmarks) and for the store and guarantee; the defaults are what users get.
@@ -72,7 +72,7 @@ class Settings:
     # Users looked at per second when re-deciding after a config switch (live traffic first).
     redecide_per_s: float = 20_000.0
     # CONTRACT 8.1: the networks whose addresses a worker calls when it routes a request to
-    # the worker another one advertised (streams.peers).
+    # the worker another one advertised (streams.runtime.peers).
     peer_networks: tuple = parse_networks(DEFAULT_PEER_NETWORKS)
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Fixes to faust-streaming, applied when streams.app is imported.
+"""Fixes to faust-streaming, applied when streams.runtime.app is imported.
 
 1. The start-up seek (below).
 2. The producer buffer's flush, which let offsets be committed before the changelog

@@ -34,7 +34,7 @@ Choices:
 - An event that would open a display of another slot than the current one is refused
   (`invalid_token`): a token of a display already opened and dropped from the state
   (DISPLAYS_MAX), or one handed out before the user's history changed. A fold sums the
-  survey histories (streams.userstate.fold_into), so a token in flight when the user's
+  survey histories (streams.core.userstate.fold_into), so a token in flight when the user's
   anonymous history is folded in names a slot that has passed: it opens nothing, and the
   next poll hands out the new slot's display.
 - While a display is open (not ended, deadline not passed) /v1/eligibility answers with it,
@@ -59,10 +59,10 @@ import dataclasses
 
 import orjson
 
-from . import lifecycle, targeting
-from .config import Config
-from .errors import INVALID_TOKEN, InvalidInput
-from .timeutil import MINUTE_MS, RECEIPT_SKEW_MS, parse_iso
+from streams.core import lifecycle, targeting
+from streams.core.config import Config
+from streams.core.errors import INVALID_TOKEN, InvalidInput
+from streams.core.timeutil import MINUTE_MS, RECEIPT_SKEW_MS, parse_iso
 
 _MAC_BYTES = 16
 _MAX_TOKEN_CHARS = 64

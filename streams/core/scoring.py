@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import PMF_CHOICES
+from streams.core.config import PMF_CHOICES
 
 RESPONSE_IDS_MAX = 5000
 PMF_CATEGORIES = ("very_disappointed", "somewhat_disappointed", "not_disappointed")

@@ -11,9 +11,9 @@ import zlib
 
 import orjson
 
-from . import topics as names
-from .errors import INVALID_FIELD, INVALID_JSON, MISSING_FIELD, NOT_AN_OBJECT, TOO_LARGE, InvalidInput
-from .schemas import segment as segment_schema
+from streams.runtime import topics as names
+from streams.core.errors import INVALID_FIELD, INVALID_JSON, MISSING_FIELD, NOT_AN_OBJECT, TOO_LARGE, InvalidInput
+from streams.schemas import segment as segment_schema
 
 MAX_MESSAGE_BYTES = segment_schema.MAX_MESSAGE_BYTES  # as the client sent it (CONTRACT 7)
 MAX_BATCH_BYTES = 500 * 1024

@@ -32,8 +32,8 @@ import orjson
 import rocksdict
 from faust.stores.memory import Store as MemoryStore
 
-from ..app import app, users
-from ..partitioning import positive_hash
+from streams.runtime.app import app, users
+from streams.runtime.partitioning import positive_hash
 
 
 @lru_cache(maxsize=65536)
@@ -110,9 +110,9 @@ def writer_for(partition: int) -> PartitionWriter:
 @dataclass
 class Consumed:
     """The record being applied: where it was read (replays are found by its offset,
-    streams.seen), the end of its partition's log when fetched, and the time the input
+    streams.core.seen), the end of its partition's log when fetched, and the time the input
     carries (its receivedAt, else the record's timestamp; a command's `at`), which its
-    processing uses in place of a clock. `nonce`: a user command's (streams.signing)."""
+    processing uses in place of a clock. `nonce`: a user command's (streams.runtime.signing)."""
 
     topic: str
     partition: int
@@ -129,7 +129,7 @@ class UserBatch:
 
     def __init__(self, partition: int, config) -> None:
         self.partition = partition
-        self.config = config  # one surveys version for the whole batch (streams.liveconfig)
+        self.config = config  # one surveys version for the whole batch (streams.runtime.liveconfig)
         self.writer = writer_for(partition)
         self.states: dict[str, dict | None] = {}
         self._good: dict[str, bytes | None] = {}  # the last good encoding of each user read

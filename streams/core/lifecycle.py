@@ -32,7 +32,7 @@ Choices where the contract is silent:
   the user responded to less than `recontact_after_response_days` earlier is not opened,
   and one that would complete within that window of another response ends as
   `superseded`, with no Completed and no response. Two tabs share one display (the bridge
-  hands out the open one: streams.displays), so only a fold brings a second one in.
+  hands out the open one: streams.core.displays), so only a fold brings a second one in.
 - A display ends at its deadline (now >= deadline). An event whose time is after the
   deadline ends the display first (as the timer would have) and is then ignored, so the
   outcome does not depend on when the timer fires.
@@ -43,16 +43,16 @@ Choices where the contract is silent:
   all are open, a new display is refused (its events are ignored) rather than losing
   an open one. Only a flood of fake displays gets there: each ends within the timeout.
   At most OPEN_DISPLAYS_MAX run at once (the users agent opens one display per survey
-  at a time: streams.displays.check_in_agent).
+  at a time: streams.core.displays.check_in_agent).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Config, Project, Survey
-from .state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, message_key, new_survey_history
-from .timeutil import DAY_MS, MINUTE_MS, parse_iso
+from streams.core.config import Config, Project, Survey
+from streams.core.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, message_key, new_survey_history
+from streams.core.timeutil import DAY_MS, MINUTE_MS, parse_iso
 
 VIEWED, ANSWERED, COMPLETED, DISMISSED = "viewed", "answered", "completed", "dismissed"
 EXPIRED = "expired"  # an end state, not an output: a display timed out with no answer

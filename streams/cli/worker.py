@@ -6,9 +6,9 @@ import sys
 
 def load_app():
     """Import the app with every agent and view registered on it."""
-    from . import app as app_module
-    from .agents import configwatch, forwarder, scores, users  # noqa: F401
-    from .web import views  # noqa: F401
+    from streams.runtime import app as app_module
+    from streams.agents import configwatch, forwarder, scores, users  # noqa: F401
+    from streams.web import views  # noqa: F401
     return app_module
 
 
@@ -28,9 +28,10 @@ def check_addresses(settings) -> None:
 def use_active_version(app_module, settings) -> None:
     """Start on the active surveys version (`surveys apply`) when there is one; the
     STREAMS_CONFIG file when none was ever published. Say so when the file differs."""
-    from . import configdiff, liveconfig
-    from . import topics as names
-    from .config import ConfigError
+    from streams.core import configdiff
+    from streams.runtime import liveconfig
+    from streams.runtime import topics as names
+    from streams.core.config import ConfigError
 
     file_config = app_module.config
     active = liveconfig.latest(settings.bootstrap_servers, file_config.topics[names.CONFIG])
@@ -56,7 +57,7 @@ def use_active_version(app_module, settings) -> None:
 def run() -> int:
     from faust.worker import Worker
 
-    from .settings import Settings
+    from streams.runtime.settings import Settings
 
     try:
         check_addresses(Settings.from_env())
@@ -64,9 +65,9 @@ def run() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     app_module = load_app()
-    from . import batching, logs, signing
-    from . import topics as names
-    from .admin import create_topics
+    from streams.runtime import batching, logs, signing
+    from streams.runtime import topics as names
+    from streams.cli.admin import create_topics
 
     settings = app_module.settings
     create_topics(settings.bootstrap_servers, app_module.config, app_id=settings.app_id, quiet=True)
