@@ -36,7 +36,7 @@ test: install jars browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: install
-	$(BIN)/python -m pytest -q tests/unit tests/agents
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents
 
 demo: install jars
 	$(BIN)/python -m streams.demo

@@ -159,7 +159,7 @@ class Survey:
 class Limits:
     """What one user's state may hold (CONTRACT 7; docs/security.md lists every limit)."""
 
-    # The stored state, JSON: above the sum of every part input can fill (tests/unit/
+    # The stored state, JSON: above the sum of every part input can fill (tests/core/
     # test_state_budget.py), so no user can be locked at it; Kafka's default record cap is 1 MB.
     state_bytes: int = 640 * 1024
     traits: int = 256  # trait names per user

@@ -5,7 +5,7 @@ aiokafka's murmur2 reads a key byte by byte in Python: it was the function with 
 self time in the latency profile (docs/benchmarks.md). This one reads 4-byte words at once
 and remembers recent keys: every input produces several records keyed by the same user
 (decision, Segment outputs, commands), and users come back. The result is the same for
-every key (tests/unit/test_partitioning.py checks it against aiokafka's).
+every key (tests/runtime/test_partitioning.py checks it against aiokafka's).
 """
 from __future__ import annotations
 
