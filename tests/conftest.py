@@ -20,6 +20,31 @@ from tests.harness import Worker, free_port  # noqa: E402
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 
 
+_BROKER_DIR: Path | None = None
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test` runs `-n 2`) the controller starts the one broker of
+    the run before its workers exist, and hands its address on in TEST_KAFKA_BOOTSTRAP (the
+    workers inherit the environment); without xdist the session fixture starts it lazily."""
+    global _BROKER_DIR
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None) \
+            or os.environ.get("TEST_KAFKA_BOOTSTRAP"):
+        return
+    from streams.runtime import localkafka
+
+    _BROKER_DIR = Path(tempfile.mkdtemp(prefix="streams-test-kafka-"))
+    os.environ["TEST_KAFKA_BOOTSTRAP"] = localkafka.up(free_port(), free_port(), _BROKER_DIR)
+
+
+def pytest_unconfigure(config):
+    if _BROKER_DIR is not None:
+        from streams.runtime import localkafka
+
+        localkafka.down(_BROKER_DIR)
+        shutil.rmtree(_BROKER_DIR, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
     existing = os.environ.get("TEST_KAFKA_BOOTSTRAP")

@@ -9,10 +9,10 @@ ADMIN_KEY = "test-admin-key"
 WIDGET_KEY = "fuzz-widget-key"
 SECURE_SECRET = "fuzz-secure-secret"
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4000"))
-SECURE_EXAMPLES = int(os.environ.get("FUZZ_SECURE_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))
+SECURE_EXAMPLES = int(os.environ.get("FUZZ_SECURE_EXAMPLES", "500"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261130"))
-BUDGET_S = float(os.environ.get("FUZZ_BUDGET_S", "75"))
+BUDGET_S = float(os.environ.get("FUZZ_BUDGET_S", "25"))
 TIMEOUT_S = 8.0          # an answer slower than this is a hang
 SWEEP_USERS = 250        # at most this many written users are read back
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

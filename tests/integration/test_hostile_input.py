@@ -21,7 +21,9 @@ import yaml
 from aiokafka.partitioner import murmur2
 
 from streams.web import ingestion
+from streams.core import displays
 from streams.core.displays import RECEIPT_SKEW_MS
+from streams.runtime.signing import derived_key
 from streams.core.timeutil import iso, parse_iso
 from tests.harness import DEFAULT_CONFIG, Worker, basic_auth
 
@@ -442,20 +444,27 @@ def test_a_display_token_with_an_expiry_over_64_bits_gets_403_not_500(worker):
 def test_a_token_harvested_once_opens_no_display_after_it_expired(start_worker):
     """A token asked for while the user was eligible, used straight on the lifecycle topic
     after it expired, with receivedAt set back to when it was fresh: once a response in the
-    user's name at any later time; now invalid_token (the topic keeps LogAppendTime)."""
+    user's name at any later time; now invalid_token (the topic keeps LogAppendTime).
+
+    Rather than wait out the token's minute and the receipt skew (two minutes), the test
+    holds the worker's secret and mints the token the bridge handed out three minutes ago:
+    the same display id (checked against the bridge's), signed the same way."""
+    secret = b"harvest-test-secret"
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     config["project"] = {**config.get("project", {}), "display_token_minutes": 1, "display_timeout_minutes": 0.01}
-    worker = start_worker(config, {"STREAMS_WIDGET_KEY": WIDGET_KEY})
+    worker = start_worker(config, {"STREAMS_WIDGET_KEY": WIDGET_KEY, "STREAMS_DISPLAY_SECRET": secret.decode()})
     user = new_id("harvested")
     identify(worker, user, PRO)
     assert worker.wait_for(lambda: worker.get(f"/v1/eligibility/{user}", KEY)[1].get("eligible"))
-    issued = now_ms()
-    display = worker.display(user, KEY)
-    # Past the token's minute, its display's timeout and the clock skew the agent allows.
-    time.sleep((60 * 1000 + 600 + RECEIPT_SKEW_MS) / 1000 + 3)
+    handed_out = worker.display(user, KEY)
+    display_id = displays.display_id(derived_key(secret, "display-id"), user, "nps-main", 0)
+    assert handed_out["id"] == display_id
+    # Issued before its minute, its display's timeout and the clock skew the agent allows.
+    issued = now_ms() - (60 * 1000 + 600 + RECEIPT_SKEW_MS) - 3000
+    harvested = displays.issue(derived_key(secret, "display-token"), user, "nps-main", display_id, issued, 1)
     fresh = iso(issued)
     for kind, extra in (("shown", {}), ("answered", {"questionId": "score", "value": 0}), ("submitted", {})):
-        worker.produce("surveys.lifecycle", widget(user, "nps-main", display, kind, timestamp=fresh,
+        worker.produce("surveys.lifecycle", widget(user, "nps-main", harvested, kind, timestamp=fresh,
                                                    receivedAt=fresh, **extra), key=user)
     assert len(dead_letters(worker, "invalid_token", lambda v: user in v["payload"], count=3)) == 3
     assert worker.read("surveys.responses", timeout_s=3, where=lambda v: v.get("userId") == user) == []

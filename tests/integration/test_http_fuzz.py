@@ -17,9 +17,10 @@ The tests then assert on the recorded run:
 no 5xx and no hang, 4xx bodies are JSON with `error`, (xfail) `code`/`message` too, and
 the workers survived and still process a fresh identify.
 
-Knobs (environment): FUZZ_EXAMPLES (plain worker, default 4000), FUZZ_SECURE_EXAMPLES
-(default 1000), FUZZ_SEED (default 20261130), FUZZ_BUDGET_S (wall-clock cap on the generated
-requests of both workers, default 75; the sweep gets 15 s more; requests past it are skipped
+Knobs (environment): FUZZ_EXAMPLES (plain worker, default 1500), FUZZ_SECURE_EXAMPLES
+(default 500), FUZZ_SEED (default 20261130), FUZZ_BUDGET_S (wall-clock cap on the generated
+requests of both workers, default 25; the sweep gets 15 s more; `make fuzz` runs the long
+version: 4000 + 1000 requests within 75 s, and a fresh seed; requests past it are skipped
 and counted in the summary). Summary: printed (pytest -s) and written to test-output/fuzz-summary.json.
 """
 from __future__ import annotations
