@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install jars test unit demo bench chaos browser-deps clean
+.PHONY: help install jars test unit demo bench chaos fuzz browser-deps clean
 
 help:
 	@echo "make demo   - local Kafka + worker + sample Segment stream + widget sessions + report"
 	@echo "make test   - the whole suite against a real Kafka broker it starts"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
 	@echo "make chaos  - fault suite (worker kills, broker restart), written to docs/reliability.md"
+	@echo "make fuzz   - the long HTTP fuzz run (4000 + 1000 requests, a fresh seed)"
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,11 @@ bench: install jars
 # Fault suite: kills workers and restarts the broker while input flows (10-20 min).
 chaos: install jars
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+# The long HTTP fuzz run; make test runs its short version (tests/integration/test_http_fuzz.py).
+fuzz: install jars
+	FUZZ_EXAMPLES=4000 FUZZ_SECURE_EXAMPLES=1000 FUZZ_BUDGET_S=75 FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/integration/test_http_fuzz.py
 
 clean:
 	rm -rf var test-output .pytest_cache

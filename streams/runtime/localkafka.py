@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "tools" / "kafka" / "pom.xml"
 CACHE_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "survey-streams"
 HEAP = os.environ.get("STREAMS_KAFKA_HEAP", "768m")
