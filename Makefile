@@ -33,9 +33,9 @@ browser-deps:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# Two pytest processes, one broker (tests/conftest.py): whole files go to one or the other.
+# Four pytest processes (they mostly wait on workers and the broker), one broker (tests/conftest.py): whole files go to one or the other.
 test: install jars browser-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations 25
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations 25
 
 unit: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents

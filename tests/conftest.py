@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,38 +23,53 @@ OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 
 
 _BROKER_DIR: Path | None = None
+_BROKER_START: threading.Thread | None = None
 
 
 def pytest_configure(config):
-    """Under pytest-xdist (`make test` runs `-n 2`) the controller starts the one broker of
-    the run before its workers exist, and hands its address on in TEST_KAFKA_BOOTSTRAP (the
-    workers inherit the environment); without xdist the session fixture starts it lazily."""
-    global _BROKER_DIR
+    """Under pytest-xdist (`make test` runs `-n 4`) the controller starts the one broker of
+    the run before its workers exist and hands its address on in TEST_KAFKA_BOOTSTRAP (the
+    workers inherit the environment). It starts in the background: the broker-free tests run
+    meanwhile, and `kafka_bootstrap` waits for it. Without xdist the fixture starts it lazily."""
+    global _BROKER_DIR, _BROKER_START
     if hasattr(config, "workerinput") or not config.getoption("numprocesses", None) \
             or os.environ.get("TEST_KAFKA_BOOTSTRAP"):
         return
     from streams.runtime import localkafka
 
     _BROKER_DIR = Path(tempfile.mkdtemp(prefix="streams-test-kafka-"))
-    os.environ["TEST_KAFKA_BOOTSTRAP"] = localkafka.up(free_port(), free_port(), _BROKER_DIR)
+    port, controller_port = free_port(), free_port()
+    os.environ["TEST_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
+    os.environ["TEST_KAFKA_LOG"] = str(_BROKER_DIR / "kafka.log")
+    _BROKER_START = threading.Thread(target=localkafka.up, args=(port, controller_port, _BROKER_DIR), daemon=True)
+    _BROKER_START.start()
 
 
 def pytest_unconfigure(config):
     if _BROKER_DIR is not None:
         from streams.runtime import localkafka
 
+        _BROKER_START.join(BROKER_START_TIMEOUT_S)
         localkafka.down(_BROKER_DIR)
         shutil.rmtree(_BROKER_DIR, ignore_errors=True)
+
+
+BROKER_START_TIMEOUT_S = 180.0
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
     existing = os.environ.get("TEST_KAFKA_BOOTSTRAP")
-    if existing:
-        yield existing
-        return
     from streams.runtime import localkafka
 
+    if existing:
+        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
+        while not localkafka.answers(existing, timeout_s=2.0):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no Kafka broker answers at {existing} (log: {os.environ.get('TEST_KAFKA_LOG', '-')})")
+            time.sleep(0.5)
+        yield existing
+        return
     directory = Path(tempfile.mkdtemp(prefix="streams-test-kafka-"))
     address = localkafka.up(free_port(), free_port(), directory)
     try:

@@ -6,6 +6,7 @@ bounded heap; its pid, config, data and log live in one directory (default var/k
 """
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,6 +194,18 @@ def port_free(port: int) -> bool:
     return True
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as `kafka-storage random-uuid` prints it (a UUID, base64url without
+    padding), made here rather than by one more JVM start."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def answers(address: str, timeout_s: float = 5.0) -> bool:
     """True when a Kafka client gets cluster metadata from `address`."""
     from kafka import KafkaAdminClient
@@ -252,8 +266,7 @@ def up(port: int = 9092, controller_port: int = 9093, directory: str | Path = "v
     d.properties.write_text(_server_properties(d, port, controller_port))
     d.log4j.write_text(LOG4J)
     if not (d.data / "meta.properties").exists():
-        cluster_id = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
-                                    capture_output=True, text=True, check=True).stdout.strip()
+        cluster_id = new_cluster_id()
         formatted = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                                     "-c", str(d.properties)], capture_output=True, text=True)
         if formatted.returncode != 0:
@@ -272,7 +285,8 @@ def up(port: int = 9092, controller_port: int = 9093, directory: str | Path = "v
         if proc.poll() is not None:
             d.pid_file.unlink(missing_ok=True)
             raise LocalKafkaError(f"Kafka exited at start (code {proc.returncode}): {_last_error(d.log)} — log: {d.log}")
-        if answers(address, timeout_s=2.0):
+        # A metadata probe costs a client's start-up: ask only once the port listens.
+        if _listening(port) and answers(address, timeout_s=2.0):
             break
         if time.monotonic() - started > START_TIMEOUT_S:
             _stop_pid(proc.pid)
