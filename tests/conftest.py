@@ -101,3 +101,20 @@ def start_worker(kafka_bootstrap, tmp_path):
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+# The files that run longest (chaos, kills, fuzz, live config) first, so that under xdist the
+# short ones fill in beside them instead of one long file starting last (longest first).
+LONG_FIRST = ("test_chaos_short", "test_live_config", "test_http_fuzz", "test_once_per_message",
+              "test_forwarder", "test_lifecycle_flow", "test_hostile_input", "test_targeting_flow",
+              "test_widget_browser", "test_peers", "test_two_workers", "test_segment_wiring")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.path.stem
+        if name in LONG_FIRST:
+            return LONG_FIRST.index(name)
+        return len(LONG_FIRST) + (0 if "integration" in item.path.parts or "browser" in item.path.parts else 1)
+
+    items.sort(key=rank)  # stable: the order inside a file is kept

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import orjson
 import yaml
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
+from streams.runtime import topicread
 from streams.runtime import topics as names
 from streams.runtime.httpjson import request as http  # noqa: F401  (tests import it from here)
 from streams.runtime.localkafka import free_port
@@ -152,35 +153,28 @@ class Worker:
         self.producer.flush()
 
     def read(self, logical: str, count: int | None = None, timeout_s: float = 30.0, where=None) -> list:
-        """Records (key, decoded value) of a topic from the beginning, until `count` match or timeout."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                 isolation_level="read_committed", consumer_timeout_ms=500)
-        try:
-            topic = self.topic(logical)
-            partitions = consumer.partitions_for_topic(topic) or set()
-            deadline = time.monotonic() + timeout_s
-            while not partitions and time.monotonic() < deadline:
-                time.sleep(0.2)
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in partitions]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            found = []
-            while time.monotonic() < deadline:
-                for message in consumer:
+        """Records (key, decoded value) of a topic from the beginning (read_committed): to its
+        end now, or, with `count`, until `count` match or `timeout_s` passes."""
+        topic, found, since = self.topic(logical), [], {}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.5)
+            try:
+                for message in topicread.read_to_end(self.bootstrap, topic, since=since, timeout_s=remaining,
+                                                     wait_for_topic_s=remaining, missing_ok=True,
+                                                     client_id="survey-streams-test"):
+                    since[message.partition] = message.offset + 1
                     try:
                         value = orjson.loads(message.value)
                     except orjson.JSONDecodeError:
                         continue  # junk a test put there on purpose: not what any reader looks for
                     if where is None or where(value):
                         found.append((message.key.decode() if message.key else None, value))
-                if count is not None and len(found) >= count:
-                    break
-                if count is None:
-                    break
-            return found
-        finally:
-            consumer.close()
+            except topicread.TopicReadTimeout:
+                pass
+            if count is None or len(found) >= count or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.2)
 
     # HTTP helpers --------------------------------------------------------------------
     def post(self, path: str, body, headers: dict | None = None):

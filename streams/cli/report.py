@@ -18,7 +18,7 @@ from typing import Iterable
 
 import orjson
 
-from streams.runtime import topics
+from streams.runtime import topicread, topics
 from streams.core.config import ConfigError, load_config
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -33,71 +33,11 @@ SCORE_RANGES = {"nps": (-100, 100), "csat": (0, 100), "ces": (1, 7), "pmf": (0, 
 NPS_GROUPS = ("promoters", "passives", "detractors")
 
 
-class TopicNotFound(LookupError):
-    pass
-
-
-# ---------------------------------------------------------------- Kafka
-
-
 def read_topic(bootstrap: str, topic: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[dict]:
-    """Every JSON-object value of `topic`, from the beginning to the end offsets read at start.
-
-    No consumer group: partitions are assigned directly, so nothing is committed and any
-    number of reports can run beside the workers. `read_committed` skips the records of
-    aborted transactions (workers running exactly-once). Raises TopicNotFound, or
-    kafka.errors.KafkaError (KafkaTimeoutError when the broker or the end is not reached
-    within `timeout_s`).
-    """
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaTimeoutError
-
-    deadline = time.monotonic() + timeout_s
-
-    def remaining_ms() -> int:
-        return max(int((deadline - time.monotonic()) * 1000), 1)
-
-    wanted = {
-        "bootstrap_servers": [server.strip() for server in bootstrap.split(",") if server.strip()],
-        "group_id": None,
-        "enable_auto_commit": False,
-        "isolation_level": "read_committed",
-        "allow_auto_create_topics": False,  # a report must not create the topic it reads
-        "client_id": "survey-streams-report",
-        "bootstrap_timeout_ms": remaining_ms(),  # kafka-python >= 3
-    }
-    # kafka-python refuses configs it does not know, and 2.x lacks some of the above.
-    consumer = KafkaConsumer(**{k: v for k, v in wanted.items() if k in KafkaConsumer.DEFAULT_CONFIG})
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise TopicNotFound(topic)
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning()
-        end = consumer.end_offsets(assigned, timeout_ms=remaining_ms())
-
-        def unfinished(tps: Iterable) -> set:
-            # position() is the next offset to fetch, past transaction markers too,
-            # which the offsets of the records themselves never reach.
-            result = set()
-            for tp in tps:
-                position = consumer.position(tp, timeout_ms=remaining_ms())
-                if position is None or position < end[tp]:
-                    result.add(tp)
-            return result
-
-        records: list[dict] = []
-        pending = unfinished(assigned)
-        while pending:
-            if time.monotonic() >= deadline:
-                raise KafkaTimeoutError(f"{topic}: end offsets not reached within {timeout_s:g} s")
-            for messages in consumer.poll(timeout_ms=min(remaining_ms(), 1000)).values():
-                records.extend(value for value in map(_decode, (m.value for m in messages)) if value is not None)
-            pending = unfinished(pending)
-        return records
-    finally:
-        consumer.close()
+    """Every JSON-object value of `topic`, from the beginning to its end now
+    (streams.runtime.topicread: TopicNotFound, TopicReadTimeout)."""
+    records = topicread.read_to_end(bootstrap, topic, timeout_s=timeout_s, client_id="survey-streams-report")
+    return [value for value in (_decode(record.value) for record in records) if value is not None]
 
 
 def _decode(raw: bytes | None) -> dict | None:
@@ -279,7 +219,7 @@ def main(argv: list[str]) -> int:
 
     try:
         records = read_topic(bootstrap, topic, args.timeout)
-    except TopicNotFound:
+    except topicread.TopicNotFound:
         print(f"error: topic {topic} does not exist on {bootstrap} (python -m streams topics create)", file=sys.stderr)
         return 1
     except (KafkaError, OSError) as exc:

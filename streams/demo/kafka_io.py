@@ -7,11 +7,10 @@ import time
 
 import orjson
 
+from streams.runtime import topicread
+from streams.runtime.topicread import servers
+
 CLIENT_ID = "survey-streams-demo"
-
-
-def servers(bootstrap: str) -> list[str]:
-    return [s.strip() for s in bootstrap.split(",") if s.strip()]
 
 
 def reachable(address: str, timeout_s: float = 1.0) -> bool:
@@ -26,56 +25,22 @@ def reachable(address: str, timeout_s: float = 1.0) -> bool:
     return False
 
 
-def _consumer(bootstrap: str):
-    from kafka import KafkaConsumer
-
-    return KafkaConsumer(bootstrap_servers=servers(bootstrap), group_id=None, enable_auto_commit=False,
-                         isolation_level="read_committed", client_id=CLIENT_ID)
-
-
 def end_offsets(bootstrap: str, topics: list[str]) -> dict:
     """{TopicPartition: end offset} of every partition of `topics`."""
-    from kafka import TopicPartition
-
-    consumer = _consumer(bootstrap)
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        return dict(consumer.end_offsets(tps)) if tps else {}
-    finally:
-        consumer.close()
+    return topicread.end_offsets(bootstrap, topics, CLIENT_ID)
 
 
 def read_topic(bootstrap: str, topic: str, since: dict | None = None, timeout_s: float = 30.0) -> list[tuple]:
     """(key, value) of every JSON record of `topic` from `since` (else the start) to its end now."""
-    from kafka import TopicPartition
-
-    consumer = _consumer(bootstrap)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        end = consumer.end_offsets(tps)
-        consumer.seek_to_beginning(*tps)
-        for tp in tps:
-            if since and since.get(tp):
-                consumer.seek(tp, since[tp])
-        records, deadline = [], time.monotonic() + timeout_s
-        pending = [tp for tp in tps if consumer.position(tp) < end[tp]]
-        while pending and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                for message in batch:
-                    if message.offset >= end[TopicPartition(message.topic, message.partition)]:
-                        continue
-                    try:
-                        value = orjson.loads(message.value)
-                    except (TypeError, ValueError):
-                        continue
-                    records.append((message.key.decode("utf-8", "replace") if message.key else None, value))
-            pending = [tp for tp in pending if consumer.position(tp) < end[tp]]
-        return records
-    finally:
-        consumer.close()
+    records = []
+    for message in topicread.read_to_end(bootstrap, topic, since=since, timeout_s=timeout_s, missing_ok=True,
+                                         client_id=CLIENT_ID):
+        try:
+            value = orjson.loads(message.value)
+        except (TypeError, ValueError):
+            continue
+        records.append((message.key.decode("utf-8", "replace") if message.key else None, value))
+    return records
 
 
 def latest_decisions(bootstrap: str, topic: str) -> dict[str, dict]:
