@@ -36,7 +36,7 @@ from streams.runtime import userstore
 from streams.runtime.emit import send, send_command
 from streams.agents.timers import stored_states
 
-log = logging.getLogger("streams.config")
+log = logging.getLogger(__name__)
 REDECIDE_CHUNK = 100  # users decided between two yields to the event loop (a few ms)
 # Ticks sent by a scan and not yet applied by the users agent. A live input waits behind the
 # queued ones: without this bound, 1M users of which 770k changed queued every tick at

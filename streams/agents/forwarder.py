@@ -25,7 +25,7 @@ from streams.core.errors import INVALID_JSON, NOT_AN_OBJECT, InvalidInput
 from streams.runtime.metrics import registry
 from streams.runtime.emit import dead_letter
 
-log = logging.getLogger("streams.forwarder")
+log = logging.getLogger(__name__)
 POLL_WHILE_WAITING_MS = 1000
 
 

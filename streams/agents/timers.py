@@ -19,7 +19,7 @@ from streams.runtime.app import app, users
 from streams.runtime.dueindex import DueIndex
 from streams.runtime.emit import send_command
 
-log = logging.getLogger("streams.timers")
+log = logging.getLogger(__name__)
 
 # Keys that need a look again at a given instant. Rebuilt from the local table after recovery.
 due = DueIndex()

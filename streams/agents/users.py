@@ -33,7 +33,7 @@ from streams.runtime.emit import DeadLetterFailed, dead_letter, send_command, st
 from streams.agents.userinputs import MAX_ALIAS_HOPS
 from streams.runtime.userstore import Consumed, UserBatch, partition_of, read_state
 
-log = logging.getLogger("streams.users")
+log = logging.getLogger(__name__)
 # Commands carry a whole user state (absorb): bounded by the state budget, not 32 KB.
 MAX_COMMAND_BYTES = 1024 * 1024
 OWN_TOPICS = frozenset(topic_names[logical] for logical in names.ALL)

@@ -129,7 +129,7 @@ users = json_table("users", "Per-user state (streams/core/state.py).")
 scores = json_table("scores", "Score accumulators per survey per day, key '<surveyId>|<YYYY-MM-DD>'.")
 batched_topics = _batched_topics()
 
-log = logging.getLogger("streams")
+log = logging.getLogger(__name__)
 
 # The app's secret (streams.runtime.signing): STREAMS_DISPLAY_SECRET, else read from the
 # `streams.secrets` topic by the worker before it starts (streams.cli.worker.run calls

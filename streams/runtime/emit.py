@@ -28,7 +28,7 @@ from streams.runtime.faustfixes import StopOnLostOutput
 from streams.core.errors import InvalidInput
 from streams.runtime.metrics import registry
 
-log = logging.getLogger("streams.emit")
+log = logging.getLogger(__name__)
 DEAD_LETTER_ATTEMPTS = 5
 DEAD_LETTER_BACKOFF_S = 0.5
 # The exit status of a worker that stopped to avoid losing an input (a supervisor restarts it).

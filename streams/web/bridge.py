@@ -32,7 +32,7 @@ from streams.runtime.metrics import registry
 from streams.schemas import segment as segment_schema
 from streams.runtime.signing import derived_key
 
-log = logging.getLogger("streams.web")
+log = logging.getLogger(__name__)
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
