@@ -10,9 +10,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +20,9 @@ from pathlib import Path
 
 import yaml
 
+from streams.cli.workerprocess import WorkerProcess
 from streams.runtime import topics as names
+from streams.runtime.localkafka import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
@@ -37,11 +36,6 @@ def say(message: str) -> None:
     """Progress on stderr, with the time since the benchmark started."""
     print(f"[bench {time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -228,20 +222,19 @@ class Run:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class WorkerProc:
+class WorkerProc(WorkerProcess):
     """One `python -m streams worker` process of a Run (optionally under pyinstrument)."""
 
     def __init__(self, run: Run, index: int, profile: Path | None = None, env: dict | None = None,
                  data_dir: Path | None = None, command: list | None = None):
         self.run = run
-        self.command = command
         self.index = index
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir or (run.workdir / f"data{index}")
         self.profile = profile
-        self.log_path = run.workdir / f"worker{index}.log"
-        self.env = {
+        if profile is not None:
+            command = [PYTHON, "-m", "pyinstrument", "-r", "pyisession", "-o", str(profile), "-m", "streams", "worker"]
+        super().__init__({
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": run.bootstrap,
             "STREAMS_CONFIG": str(run.config_path),
@@ -250,49 +243,15 @@ class WorkerProc:
             "STREAMS_APP_ID": run.app_id,
             "STREAMS_LOG_LEVEL": "WARN",
             **(env or {}),
-        }
-        self.proc: subprocess.Popen | None = None
-        self.started_at = 0.0
-        self.ready_at = 0.0
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        }, run.workdir / f"worker{index}.log", f"http://127.0.0.1:{self.port}", command)
 
     def start(self) -> "WorkerProc":
-        command = self.command or [PYTHON, "-m", "streams", "worker"]
-        if self.profile is not None:
-            command = [PYTHON, "-m", "pyinstrument", "-r", "pyisession", "-o", str(self.profile),
-                       "-m", "streams", "worker"]
-        self._log = open(self.log_path, "ab")
-        self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        return self
-
-    def health(self) -> int:
-        try:
-            return http_get(f"{self.url}/health", timeout=2.0)[0]
-        except OSError:
-            return 0
+        return self.launch()
 
     def wait_ready(self, timeout_s: float = 180.0, interval_s: float = 0.05, label: str = "") -> float:
-        """Seconds from start() until /health answers 200."""
-        deadline = time.monotonic() + timeout_s
-        last_note = time.monotonic()
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if self.health() == 200:
-                self.ready_at = time.monotonic()
-                return self.ready_at - self.started_at
-            if time.monotonic() - last_note > 10:
-                last_note = time.monotonic()
-                say(f"  {label or 'worker'}: waiting for /health ({time.monotonic() - self.started_at:.0f}s, "
-                    f"rss {proc_rss_bytes(self.pid) / 2**20:.0f} MiB)")
-            time.sleep(interval_s)
-        raise RuntimeError(f"worker not ready within {timeout_s}s:\n{self.log_tail()}")
+        """Seconds from start() until /health answers 200, saying so every 10 s."""
+        return super().wait_ready(timeout_s, interval_s, waiting=lambda seconds: say(
+            f"  {label or 'worker'}: waiting for /health ({seconds:.0f}s, rss {proc_rss_bytes(self.pid) / 2**20:.0f} MiB)"))
 
     def metrics(self) -> dict:
         try:
@@ -308,21 +267,7 @@ class WorkerProc:
         return proc_rss_bytes(self.pid) if self.proc else 0
 
     def stop(self, timeout_s: float = 60.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._log.close()
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        super().stop(timeout_s=timeout_s)
 
 
 # Kafka helpers ---------------------------------------------------------------------------

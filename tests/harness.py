@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +15,7 @@ import orjson
 import yaml
 from kafka import KafkaProducer
 
+from streams.cli.workerprocess import WorkerProcess
 from streams.runtime import topicread
 from streams.runtime import topics as names
 from streams.runtime.httpjson import request as http  # noqa: F401  (tests import it from here)
@@ -36,8 +35,8 @@ def basic_auth(write_key: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
 
 
-class Worker:
-    """One `python -m streams worker` process with isolated topics."""
+class Worker(WorkerProcess):
+    """One `python -m streams worker` process (streams/cli/workerprocess.py) with isolated topics."""
 
     def __init__(self, bootstrap: str, workdir: Path, config: dict | None = None, env: dict | None = None,
                  name: str | None = None, topic_prefix: str | None = None, port: int | None = None,
@@ -72,72 +71,21 @@ class Worker:
             "STREAMS_LOG_LEVEL": "INFO",
             **(env or {}),
         }
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.workdir / "worker.log"
+        super().__init__(self.env, self.workdir / "worker.log", self.url)
         self._producer: KafkaProducer | None = None
 
     def topic(self, logical: str) -> str:
         return self.topics[logical]
 
     def start(self, timeout_s: float = 90.0) -> "Worker":
-        return self.launch().wait_ready(timeout_s)
-
-    def launch(self) -> "Worker":
-        """Start the process (same port, data dir and log) without waiting for it to be ready."""
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "streams", "worker"], cwd=REPO, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.launch().wait_ready(timeout_s, interval_s=0.3)
         return self
 
-    def health(self) -> int:
-        """The status of GET /health, 0 when nothing answers."""
-        try:
-            return http("GET", f"{self.url}/health", timeout=2)[0]
-        except Exception:  # connection refused or reset, timeout, a half-written answer
-            return 0
-
-    def wait_ready(self, timeout_s: float = 90.0) -> "Worker":
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                status, _ = http("GET", f"{self.url}/health", timeout=2)
-                if status == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"worker not ready within {timeout_s}s:\n{self.log_tail()}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None and http("GET", f"{self.url}/health")[0] == 200
-
     def stop(self, kill: bool = False) -> None:
-        if self.proc and self.proc.poll() is None:
-            if kill:
-                self.proc.kill()
-            else:
-                self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        super().stop(kill)
         if self._producer is not None:
             self._producer.close()
             self._producer = None
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
     # Kafka helpers -------------------------------------------------------------------
     @property

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from datetime import date, timedelta
 from typing import Iterable
 

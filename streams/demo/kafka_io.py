@@ -3,7 +3,6 @@ topics for the summary, and the producer of the history import (streams.demo.ses
 from __future__ import annotations
 
 import socket
-import time
 
 import orjson
 

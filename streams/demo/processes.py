@@ -4,19 +4,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from streams.cli.workerprocess import WorkerExited, WorkerNotReady, WorkerProcess
 from streams.runtime import localkafka, topics as names
 from streams.core.config import Config
-from streams.runtime.httpjson import request as http
 from streams.runtime.settings import Settings
 from streams.demo import kafka_io
-from streams.demo.console import Console, DemoError, log_tail, rel
-from streams.demo.defaults import (ADMIN_KEY, CONTROLLER_PORT, DATA_DIR, DEFAULT_PORT, DEMO_DIR, KAFKA_DIR, KAFKA_PORT, REPO,
+from streams.demo.console import Console, DemoError, rel
+from streams.demo.defaults import (ADMIN_KEY, CONTROLLER_PORT, DATA_DIR, DEFAULT_PORT, DEMO_DIR, KAFKA_DIR, KAFKA_PORT,
                        WRITE_KEY)
 
 SETTLE_TIMEOUT_S = 120.0
@@ -31,7 +29,7 @@ class Processes:
         self.config = config
         self.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or ""
         self.started_broker = False
-        self.worker: subprocess.Popen | None = None
+        self.worker: WorkerProcess | None = None
         self.worker_log = DEMO_DIR / "worker.log"
         self.url = ""
 
@@ -90,27 +88,16 @@ class Processes:
         env.pop("STREAMS_WIDGET_KEY", None)  # the example page and the sessions send no key
         env.pop("STREAMS_SECURE_SECRET", None)
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
-        with open(self.worker_log, "ab") as log:
-            log.write(f"\n==== demo worker started {datetime.now(timezone.utc).isoformat()} ====\n".encode())
-            log.flush()
-            # Its own session: Ctrl-C reaches the demo only, which then stops the worker in order.
-            self.worker = subprocess.Popen([sys.executable, "-m", "streams", "worker"], cwd=REPO, env=env,
-                                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           start_new_session=True)
+        # Its own session: Ctrl-C reaches the demo only, which then stops the worker in order.
+        self.worker = WorkerProcess(env, self.worker_log, self.url, own_session=True).launch(
+            f"\n==== demo worker started {datetime.now(timezone.utc).isoformat()} ====\n".encode())
         WORKER_PID_FILE.write_text(str(self.worker.pid))
         self.out.step(f"worker starting (pid {self.worker.pid}, log {rel(self.worker_log)}) ...")
-        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.worker.poll() is not None:
-                raise DemoError(f"the worker exited with code {self.worker.returncode}:\n{log_tail(self.worker_log)}")
-            try:
-                if http("GET", f"{self.url}/health", timeout=2)[0] == 200:
-                    self.out.step(f"worker ready: bridge at {self.url}")
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise DemoError(f"the worker was not ready within {WORKER_START_TIMEOUT_S:.0f}s:\n{log_tail(self.worker_log)}")
+        try:
+            self.worker.wait_ready(WORKER_START_TIMEOUT_S, interval_s=0.3)
+        except (WorkerExited, WorkerNotReady) as error:
+            raise DemoError(f"the {error}") from error
+        self.out.step(f"worker ready: bridge at {self.url}")
 
     def _stop_previous_worker(self) -> None:
         """A worker an earlier `--keep` run left behind would share the partitions: stop it."""
@@ -155,14 +142,9 @@ class Processes:
     # -------------------------------------------------------- tear-down
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
+        if self.worker is not None and self.worker.running():
             self.out.step(f"stopping the worker (pid {self.worker.pid})")
-            self.worker.terminate()
-            try:
-                self.worker.wait(30)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
-                self.worker.wait(10)
+            self.worker.stop()
             WORKER_PID_FILE.unlink(missing_ok=True)
         if self.started_broker:
             self.out.step("stopping the local broker")
@@ -171,7 +153,7 @@ class Processes:
 
     def kill(self) -> None:
         """A second Ctrl-C during stop(): stop harder, without waiting."""
-        if self.worker is not None and self.worker.poll() is None:
-            self.worker.kill()
+        if self.worker is not None and self.worker.running():
+            self.worker.proc.kill()
         if self.started_broker:
             localkafka.down(KAFKA_DIR)

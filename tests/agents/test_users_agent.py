@@ -2,7 +2,6 @@
 (tests/agents/support.py says how)."""
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 
@@ -13,13 +12,13 @@ from streams.runtime import app as app_module
 from streams.core import displays, seen
 from streams.runtime import topics as names
 from streams.runtime import emit
-from streams.agents import timers, userinputs
+from streams.agents import userinputs
 from streams.agents import users as users_agent
-from streams.runtime.app import app, lifecycle_topic, segment_topics, users
+from streams.runtime.app import lifecycle_topic, users
 from streams.runtime.deadletter import PAYLOAD_MAX
 from streams.runtime.metrics import registry
 from streams.core.state import new_user_state
-from streams.core.timeutil import iso, parse_iso
+from streams.core.timeutil import parse_iso
 from tests.agents.support import OLD_SIGNUP, identify, recent, state_of, unique
 
 
