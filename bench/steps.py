@@ -98,19 +98,9 @@ def _latency_run(broker: Broker, workdir: Path, rate: int, seconds: float, quiet
         run.create_topics()
         worker = run.worker(profile=profile).start()
         worker.wait_ready()
-        window = quiet_window(quiet_s)
-        cpu0 = worker.cpu_seconds()
-        result = subprocess.run(
-            [PYTHON, "-m", "bench.latency", run.bootstrap, run.topic(names.SEGMENT_IDENTIFY),
-             run.topic(names.ELIGIBILITY), str(run.partitions), str(rate), str(seconds), run.tag],
-            cwd=REPO, capture_output=True, text=True, timeout=seconds + 300)
-        if result.returncode != 0:
-            raise RuntimeError(f"latency load failed:\n{result.stderr[-3000:]}")
-        data = orjson.loads(result.stdout.strip().splitlines()[-1])
-        load = window.stop()
-        data["worker_cpu_share"] = (worker.cpu_seconds() - cpu0) / load["seconds"]
-        data["load"] = load
-        return data
+        return _measured_load(worker, "latency", [run.bootstrap, run.topic(names.SEGMENT_IDENTIFY),
+                                                  run.topic(names.ELIGIBILITY), str(run.partitions), str(rate),
+                                                  str(seconds), run.tag], seconds + 300, quiet_s)
     finally:
         run.cleanup()
 
@@ -160,12 +150,19 @@ def _bridge_worker(broker: Broker, workdir: Path, users: int, profile: Path | No
 
 
 def _http_load(worker, ids: Path, concurrency: int, seconds: float, quiet_s: float) -> dict:
+    return _measured_load(worker, "httpload", [worker.url, str(ids), str(concurrency), str(seconds)],
+                          seconds + 120, quiet_s)
+
+
+def _measured_load(worker, tool: str, args: list[str], timeout_s: float, quiet_s: float) -> dict:
+    """Run `python -m bench.<tool> args` (its last stdout line is its JSON result), with the
+    worker's CPU share and the machine's load over the same window added."""
     window = quiet_window(quiet_s)
     cpu0 = worker.cpu_seconds()
-    result = subprocess.run([PYTHON, "-m", "bench.httpload", worker.url, str(ids), str(concurrency), str(seconds)],
-                            cwd=REPO, capture_output=True, text=True, timeout=seconds + 120)
+    result = subprocess.run([PYTHON, "-m", f"bench.{tool}", *args], cwd=REPO, capture_output=True, text=True,
+                            timeout=timeout_s)
     if result.returncode != 0:
-        raise RuntimeError(f"http load failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"{tool} load failed:\n{result.stderr[-3000:]}")
     data = orjson.loads(result.stdout.strip().splitlines()[-1])
     load = window.stop()
     data["worker_cpu_share"] = (worker.cpu_seconds() - cpu0) / load["seconds"]
