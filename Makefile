@@ -10,7 +10,7 @@ help:
 	@echo "make demo   - local Kafka + worker + sample Segment stream + widget sessions + report"
 	@echo "make test   - the whole suite against a real Kafka broker it starts"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
-	@echo "make chaos  - fault suite (worker kills, broker restart), written to docs/reliability.md"
+	@echo "make chaos  - fault suite (worker kills and pauses, broker restart), written to docs/reliability.md"
 	@echo "make fuzz   - the long HTTP fuzz run (4000 + 1000 requests, a fresh seed)"
 
 $(STAMP): pyproject.toml
