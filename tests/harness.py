@@ -132,7 +132,7 @@ class Worker(WorkerProcess):
         return http("GET", self.url + path, None, headers)
 
     def display(self, user_id: str, headers: dict | None = None, query: str = "") -> dict:
-        """The display the bridge opens for an eligible user (CONTRACT 7): {"id", "token"}.
+        """The display the bridge opens for an eligible user (docs/reference.md#eligibility): {"id", "token"}.
         Widget events carry its id as `displayId` and its token as `displayToken`."""
         status, body = self.get(f"/v1/eligibility/{user_id}{query}", headers)
         assert status == 200 and isinstance(body, dict) and body.get("display"), (status, body)
