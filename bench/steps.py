@@ -17,7 +17,7 @@ from streams.runtime import topics as names
 
 from . import pipeline, profiling
 from . import state as state_bench
-from .common import PYTHON, REPO, Broker, Run, say
+from .common import PYTHON, REPO, Broker, Run, metric_sum, say
 from .cpu import quiet_window
 from .fmt import ms
 from .gen import pipeline_traffic
@@ -159,6 +159,7 @@ def _measured_load(worker, tool: str, args: list[str], timeout_s: float, quiet_s
     worker's CPU share and the machine's load over the same window added."""
     window = quiet_window(quiet_s)
     cpu0 = worker.cpu_seconds()
+    stalls0 = _stall_counts(worker.metrics())
     result = subprocess.run([PYTHON, "-m", f"bench.{tool}", *args], cwd=REPO, capture_output=True, text=True,
                             timeout=timeout_s)
     if result.returncode != 0:
@@ -167,7 +168,16 @@ def _measured_load(worker, tool: str, args: list[str], timeout_s: float, quiet_s
     load = window.stop()
     data["worker_cpu_share"] = (worker.cpu_seconds() - cpu0) / load["seconds"]
     data["load"] = load
+    # The worker's event loop over the same window (streams/runtime/loopwatch.py): the
+    # longest stall of the last minute, and how many passed each threshold.
+    metrics = worker.metrics()
+    data["loop_stall_max_s"] = metric_sum(metrics, "survey_streams_event_loop_stall_recent_seconds_max")
+    data["loop_stalls"] = {over: n - stalls0.get(over, 0) for over, n in _stall_counts(metrics).items()}
     return data
+
+
+def _stall_counts(metrics: dict) -> dict:
+    return {labels.get("over"): value for labels, value in metrics.get("survey_streams_event_loop_stalls_total", [])}
 
 
 def step_bridge(broker: Broker, workdir: Path, sizes: dict, profile_dir: Path | None) -> dict:

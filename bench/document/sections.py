@@ -96,19 +96,27 @@ def latency_section(lat: dict) -> list:
         f"each; the search stops at the first rate from {t['latency_rate']:,}/s up whose p99 is "
         f"{t['latency_p99_ms']:.0f} ms or more.",
         "",
-        "| offered identify/s | sent | decided | worker decided/s | p50 | p90 | p99 | max | p99 to the worker's produce | worker CPU | machine |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| offered identify/s | sent | decided | worker decided/s | p50 | p90 | p99 | max | p99 to the worker's produce | worker CPU | longest loop stall (stalls > 20 ms) | machine |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in lat["runs"]:
         lines.append(
             f"| {r['rate']:,.0f} (achieved {r['offered_per_s']:,.0f}) | {r['sent']:,} | {r['received']:,} | "
             f"{r['decided_per_s']:,.0f} | {ms(r['p50_ms'])} | {ms(r['p90_ms'])} | {ms(r['p99_ms'])} | "
             f"{ms(r['max_ms'])} | {ms(r['to_decision_p99_ms'])} | {100 * r['worker_cpu_share']:.0f}% | "
-            f"{load_note(r.get('load'))} |")
+            f"{loop_stall_note(r)} | {load_note(r.get('load'))} |")
     for r in lat.get("not_run", []):
-        lines.append(f"| {r['rate']:,} | not run: {r['why']} | | | | | | | | | |")
+        lines.append(f"| {r['rate']:,} | not run: {r['why']} | | | | | | | | | | |")
     lines.append("")
     return lines
+
+
+def loop_stall_note(run: dict) -> str:
+    """The worker's longest event-loop stall in the run's last minute and how many passed 20 ms
+    (runs from before the loop watch have neither)."""
+    if run.get("loop_stall_max_s") is None:
+        return "n/a"
+    return f"{1000 * run['loop_stall_max_s']:.0f} ms ({run.get('loop_stalls', {}).get('0.02s', 0):.0f})"
 
 
 def bridge_section(b: dict) -> list:

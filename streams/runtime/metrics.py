@@ -20,6 +20,9 @@ _HELP = {
     "survey_streams_config_switches_total": "Switches to a newer surveys config version while running.",
     "survey_streams_config_users_redecided_total": "Users re-decided after a config switch.",
     "survey_streams_config_decisions_changed_total": "Users whose decision a config switch changed (each gets a new decision).",
+    "survey_streams_event_loop_stall_seconds_max": "The longest time the event loop was held since start (streams/runtime/loopwatch.py).",
+    "survey_streams_event_loop_stall_recent_seconds_max": "The longest time the event loop was held in the last minute.",
+    "survey_streams_event_loop_stalls_total": "Times the event loop was held longer than the `over` label.",
 }
 
 
@@ -49,7 +52,7 @@ class Registry:
             by_name[name].append((labels, value))
         for name in sorted(set(_HELP) | set(by_name)):
             lines.append(f"# HELP {name} {_HELP.get(name, name)}")
-            lines.append(f"# TYPE {name} {'gauge' if name.endswith('_info') else 'counter'}")
+            lines.append(f"# TYPE {name} {'gauge' if name.endswith(('_info', '_max')) else 'counter'}")
             for labels, value in by_name.get(name, []):
                 label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
