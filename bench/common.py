@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from streams.cli.workerprocess import WorkerProcess
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.runtime.localkafka import free_port
 
 REPO = Path(__file__).resolve().parents[1]

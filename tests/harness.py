@@ -17,7 +17,7 @@ from kafka import KafkaProducer
 
 from streams.cli.workerprocess import WorkerProcess
 from streams.runtime import topicread
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.runtime.httpjson import request as http  # noqa: F401  (tests import it from here)
 from streams.runtime.localkafka import free_port
 from streams.core.timeutil import iso

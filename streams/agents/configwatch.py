@@ -27,7 +27,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.runtime import app as app_module
 from streams.core import configdiff
-from streams.runtime import liveconfig, topics as names
+from streams.runtime import liveconfig
+from streams.core import topics as names
 from streams.runtime.app import app, settings, users
 from streams.core.config import ConfigError
 from streams.runtime.metrics import registry

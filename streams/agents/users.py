@@ -18,7 +18,8 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
 from streams.core import displays
-from streams.runtime import signing, topics as names
+from streams.runtime import signing
+from streams.core import topics as names
 from streams.runtime import app as app_module
 from streams.runtime.app import app, topic_names, user_channel
 from streams.runtime.batching import RecordBatch

@@ -7,17 +7,18 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from streams.runtime import topics as names
+from streams.core import topics as names
+from streams.runtime import topics as kafka_topics
 from streams.core.config import Config
 
 
 def _new_topic(name: str, logical: str, partitions: int, replication: int) -> NewTopic:
-    special = names.SINGLE_PARTITION.get(logical)
+    special = kafka_topics.SINGLE_PARTITION.get(logical)
     if special is not None:
         return NewTopic(name, 1, replication, topic_configs=dict(special))
     if name.endswith("-changelog"):  # a table's: one record per key is all recovery needs
         return NewTopic(name, partitions, replication, topic_configs={"cleanup.policy": "compact"})
-    return NewTopic(name, partitions, replication, topic_configs=dict(names.TOPIC_CONFIGS.get(logical, {})))
+    return NewTopic(name, partitions, replication, topic_configs=dict(kafka_topics.TOPIC_CONFIGS.get(logical, {})))
 
 
 # The app's tables (streams.runtime.app); Faust names their changelogs "<app id>-<table>-changelog".
@@ -37,7 +38,7 @@ def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, 
     PartitionsMismatch ("has 0 partitions") until it restarted.
     Existing topics keep their partitions (a count other than the config's is reported: all
     user-keyed topics must be co-partitioned with the `users` table); a setting the engine
-    relies on (names.TOPIC_CONFIGS) is set on them if it differs (align_settings).
+    relies on (kafka_topics.TOPIC_CONFIGS) is set on them if it differs (align_settings).
     """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="survey-streams-admin")
     try:
@@ -56,7 +57,7 @@ def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, 
                 pass  # created concurrently by another worker
         align_settings(admin, {name: wanted[name] for name in existing})
         for name, partitions in existing.items():
-            if wanted[name] not in names.SINGLE_PARTITION and partitions != config.project.partitions:
+            if wanted[name] not in kafka_topics.SINGLE_PARTITION and partitions != config.project.partitions:
                 print(f"warning: topic {name} has {partitions} partitions, config says {config.project.partitions}; "
                       "user-keyed topics must all have the same count", file=sys.stderr)
         if not quiet:
@@ -69,15 +70,15 @@ def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, 
 
 
 def align_settings(admin: KafkaAdminClient, logical_of: dict) -> list[str]:
-    """Set, on existing topics, the settings of names.TOPIC_CONFIGS they lack (one key at a
+    """Set, on existing topics, the settings of kafka_topics.TOPIC_CONFIGS they lack (one key at a
     time, incrementally: other settings are kept); returns the topics changed.
 
     Topics made before a setting was introduced keep the old one otherwise: a lifecycle
     topic with the producer's timestamps lets a harvested display token open a display
     later (docs/security.md). Without the right to alter configs it says what to run.
     """
-    required = {name: names.TOPIC_CONFIGS[logical] for name, logical in logical_of.items()
-                if logical in names.TOPIC_CONFIGS}
+    required = {name: kafka_topics.TOPIC_CONFIGS[logical] for name, logical in logical_of.items()
+                if logical in kafka_topics.TOPIC_CONFIGS}
     if not required:
         return []
     changed = []

@@ -30,7 +30,7 @@ def use_active_version(app_module, settings) -> None:
     STREAMS_CONFIG file when none was ever published. Say so when the file differs."""
     from streams.core import configdiff
     from streams.runtime import liveconfig
-    from streams.runtime import topics as names
+    from streams.core import topics as names
     from streams.core.config import ConfigError
 
     file_config = app_module.config
@@ -66,7 +66,7 @@ def run() -> int:
         return 2
     app_module = load_app()
     from streams.runtime import batching, logs, signing
-    from streams.runtime import topics as names
+    from streams.core import topics as names
     from streams.cli.admin import create_topics
 
     settings = app_module.settings

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from streams.core import configdiff
-from streams.runtime import liveconfig, topics as names
+from streams.runtime import liveconfig
+from streams.core import topics as names
 from streams.core.config import Config
 from streams.runtime.httpjson import request as http
 from streams.demo import kafka_io

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from streams.cli.workerprocess import WorkerExited, WorkerNotReady, WorkerProcess
-from streams.runtime import localkafka, topics as names
+from streams.runtime import localkafka
+from streams.core import topics as names
 from streams.core.config import Config
 from streams.runtime.settings import Settings
 from streams.demo import kafka_io

@@ -12,7 +12,7 @@ import faust
 
 from streams.runtime import batching, faustfixes
 from streams.runtime import codecs  # noqa: F401  (registers the orjson codec)
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import load_config
 from streams.runtime.partitioning import DefaultPartitioner
 from streams.runtime.settings import Settings
@@ -64,7 +64,7 @@ app = faust.App(
 
 
 def topic(logical: str, **kwargs) -> faust.TopicT:
-    """A Faust topic for a logical name of streams.runtime.topics, under its configured physical name."""
+    """A Faust topic for a logical name of streams.core.topics, under its configured physical name."""
     return app.topic(names_of(logical), key_type=bytes, value_type=bytes, key_serializer="raw",
                      value_serializer="raw", partitions=config.project.partitions, **kwargs)
 

@@ -21,7 +21,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.core import configdiff
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import Config, ConfigError, content_hash, load_config, parse_config_text
 from streams.core.timeutil import iso
 

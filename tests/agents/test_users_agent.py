@@ -10,7 +10,7 @@ import pytest
 
 from streams.runtime import app as app_module
 from streams.core import displays, seen
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.runtime import emit
 from streams.agents import userinputs
 from streams.agents import users as users_agent

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import (
     DEFAULT_EVENT_NAMES,
     ConfigError,
