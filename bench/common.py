@@ -182,7 +182,8 @@ class Run:
         from streams.cli.admin import create_topics
         from streams.core.config import load_config
 
-        create_topics(self.bootstrap, load_config(str(self.config_path)), quiet=True)
+        config = load_config(str(self.config_path))
+        create_topics(self.bootstrap, config, config.topics.for_app(self.app_id), quiet=True)
 
     def create_topic(self, name: str, config: dict | None = None) -> None:
         from kafka import KafkaAdminClient

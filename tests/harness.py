@@ -1,7 +1,8 @@
 """Test harness: a real Kafka broker for the session and survey-streams workers as processes.
 
-Each worker gets its own app id and its own topic names (through the config's `topics:`
-renames), so tests that share the broker never see each other's messages.
+Each worker gets its own app id, which names its internal topics, and its own public topic
+names (through the config's `topics:` renames), so tests that share the broker never see
+each other's messages.
 """
 from __future__ import annotations
 
@@ -48,10 +49,16 @@ class Worker(WorkerProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         document = config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
         document = dict(document)
-        # `topics`: logical name -> a name of this worker's own (under its prefix), for a
-        # test that maps several logical names onto one topic, as Segment's Kafka destination can.
-        self.topics = {logical: f"{self.prefix}.{(topics or {}).get(logical, logical)}" for logical in names.ALL}
-        document["topics"] = dict(self.topics)
+        self.app_id = f"survey-streams-{self.prefix}"
+        # Public topics under the worker's prefix; internal ones are the app's own already
+        # (`<app id>-user-commands`, ...: streams.core.topics.own_name). `topics`: logical name ->
+        # a name of this worker's own (under its prefix), for a test that maps several logical
+        # names onto one topic, as Segment's Kafka destination can, or renames an internal one.
+        mapped = topics or {}
+        renamed = [*names.PUBLIC, *(logical for logical in mapped if logical not in names.PUBLIC)]
+        renames = {logical: f"{self.prefix}.{mapped.get(logical, logical)}" for logical in renamed}
+        document["topics"] = renames
+        self.topics = names.TopicNames(renames).for_app(self.app_id)
         self.config_path = self.workdir / "surveys.yaml"
         self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
         self.port = port or free_port()
@@ -65,7 +72,7 @@ class Worker(WorkerProcess):
             "STREAMS_CONFIG": str(self.config_path),
             "STREAMS_WEB_PORT": str(self.port),
             "STREAMS_DATA_DIR": str(self.workdir / "data"),
-            "STREAMS_APP_ID": f"survey-streams-{self.prefix}",
+            "STREAMS_APP_ID": self.app_id,
             "STREAMS_WRITE_KEYS": "test-write-key",
             "STREAMS_ADMIN_KEY": "test-admin-key",
             "STREAMS_LOG_LEVEL": "INFO",

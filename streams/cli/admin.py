@@ -21,21 +21,17 @@ def _new_topic(name: str, logical: str, partitions: int, replication: int) -> Ne
     return NewTopic(name, partitions, replication, topic_configs=dict(kafka_topics.TOPIC_CONFIGS.get(logical, {})))
 
 
-# The app's tables (streams.runtime.app); Faust names their changelogs "<app id>-<table>-changelog".
-TABLES = ("users", "scores")
-
-
-def changelog_topics(app_id: str) -> list[str]:
-    return [f"{app_id}-{table}-changelog" for table in TABLES]
-
-
-def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, quiet: bool = False) -> list[str]:
-    """Create every topic of CONTRACT 3, the internal ones and, given the app id, the tables'
-    changelogs, if missing; returns those created.
+def create_topics(bootstrap: str, config: Config, topic_names: names.TopicNames, *, changelogs: bool = False,
+                  quiet: bool = False) -> list[str]:
+    """Create every topic of CONTRACT 3 and the internal ones under `topic_names` (the
+    config's, bound to the app id) and, with `changelogs`, the tables' changelogs, if
+    missing; returns those created.
 
     Changelogs are made here, before any worker joins, because Faust makes them only after
     its consumer's first assignment: a worker that wrote to one before then failed with
-    PartitionsMismatch ("has 0 partitions") until it restarted.
+    PartitionsMismatch ("has 0 partitions") until it restarted. They are made after the
+    internal topics: whoever sees an app's changelog sees its own internal topics too, so
+    no worker of a new app takes it for one on the legacy names (names.keeps_legacy_names).
     Existing topics keep their partitions (a count other than the config's is reported: all
     user-keyed topics must be co-partitioned with the `users` table); a setting the engine
     relies on (kafka_topics.TOPIC_CONFIGS) is set on them if it differs (align_settings).
@@ -44,15 +40,16 @@ def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, 
     try:
         brokers = len(admin.describe_cluster().get("brokers", [])) or 1
         replication = min(3, brokers)
-        wanted = {config.topics[logical]: logical for logical in names.ALL}
-        changelogs = changelog_topics(app_id) if app_id else []
-        wanted.update({name: name for name in changelogs})
+        wanted = {topic_names[logical]: logical for logical in names.ALL}
+        tables = [names.changelog(topic_names.app_id, table) for table in names.TABLES] if changelogs else []
+        wanted.update({name: name for name in tables})
         existing = {t.get("name", t.get("topic")): len(t["partitions"]) for t in admin.describe_topics(list(set(wanted) & set(admin.list_topics())))}
         missing = [name for name in wanted if name not in existing]
-        if missing:
+        for group in ([name for name in missing if name not in tables], [name for name in missing if name in tables]):
             try:
-                admin.create_topics([_new_topic(name, wanted[name], config.project.partitions, replication)
-                                     for name in missing])
+                if group:
+                    admin.create_topics([_new_topic(name, wanted[name], config.project.partitions, replication)
+                                         for name in group])
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another worker
         align_settings(admin, {name: wanted[name] for name in existing})

@@ -52,14 +52,54 @@ TOPIC_FOR_TYPE = {
 }
 
 
+# The app's tables (streams.runtime.app); Faust names their changelogs "<app id>-<table>-changelog".
+TABLES = ("users", "scores")
+
+
+def changelog(app_id: str, table: str) -> str:
+    return f"{app_id}-{table}-changelog"
+
+
+def own_name(app_id: str, logical: str) -> str:
+    """An internal topic's name for one app: `<app id>-user-commands`, `<app id>-config`,
+    `<app id>-secrets`, beside the app's changelogs (Kafka Streams names its internal topics
+    `<application.id>-...` too), so that all of an app's topics share the prefix `<app id>-`."""
+    return f"{app_id}-{logical.removeprefix('streams.')}"
+
+
+class UnboundTopicName(LookupError):
+    """An internal topic asked of names not bound to an app id (TopicNames.for_app)."""
+
+    def __init__(self, logical: str):
+        super().__init__(f"topic {logical!r} is named from the app id: bind the names with for_app(app_id)")
+        self.logical = logical
+
+
 @dataclass(frozen=True)
 class TopicNames:
-    """Logical name -> physical name, after the config's `topics:` renames."""
+    """Logical name -> physical name: the config's `topics:` renames first; else a public
+    topic keeps its logical name and an internal one (INTERNAL) is the app's own
+    (own_name), once the names are bound to an app id (for_app)."""
 
     renames: dict
+    app_id: str | None = None
+    # The internal topics under their logical names, the names every app shared before they
+    # were named from the app id: kept by an app that ran then and has not moved yet
+    # (keeps_legacy_names; docs/operations.md, "Upgrading").
+    legacy: bool = False
+
+    def for_app(self, app_id: str, *, legacy: bool = False) -> "TopicNames":
+        return TopicNames(dict(self.renames), app_id, legacy)
 
     def __getitem__(self, logical: str) -> str:
-        return self.renames.get(logical, logical)
+        renamed = self.renames.get(logical)
+        if renamed is not None:
+            return renamed
+        if logical not in INTERNAL or self.legacy:
+            return logical
+        if self.app_id is None:
+            raise UnboundTopicName(logical)
+        return own_name(self.app_id, logical)
 
     def logical(self, physical: str) -> str:
         """Physical name -> logical name (called per event: a dict lookup)."""
@@ -67,5 +107,18 @@ class TopicNames:
 
     @cached_property
     def _by_physical(self) -> dict:
+        named = [n for n in ALL if self.app_id is not None or self.legacy or n not in INTERNAL or n in self.renames]
         # Reversed so that the first logical name wins if two map to one topic.
-        return {self[name]: name for name in reversed(ALL)}
+        return {self[name]: name for name in reversed(named)}
+
+
+def keeps_legacy_names(names: TopicNames, app_id: str, existing) -> bool:
+    """Whether the app keeps the shared legacy names of its internal topics, given the topics
+    that exist on the cluster: it ran before they were named from the app id (its users
+    changelog exists), it has none of its own yet, and a legacy one exists. Internal topics
+    the config renames are not concerned. An app that never ran, or that moved (`python -m
+    streams topics migrate` makes its own), gets its own names."""
+    concerned = [logical for logical in INTERNAL if logical not in names.renames]
+    return (bool(concerned) and changelog(app_id, "users") in existing
+            and not any(own_name(app_id, logical) in existing for logical in concerned)
+            and any(logical in existing for logical in concerned))

@@ -20,7 +20,10 @@ from streams.runtime.settings import Settings
 faustfixes.apply()
 settings = Settings.from_env()
 config = load_config(settings.config_path)
-topic_names = config.topics
+# The app's topic names: the config's renames, the internal topics named from the app id (or
+# the legacy shared names, which `python -m streams worker` finds before it imports this).
+# They stay for the process: a config version may not change `topics:` (configdiff).
+topic_names = config.topics.for_app(settings.app_id, legacy=settings.legacy_topics)
 
 app = faust.App(
     settings.app_id,
