@@ -179,7 +179,7 @@ class Run:
         return f"{self.app_id}-users-changelog"
 
     def create_topics(self) -> None:
-        from streams.cli.admin import create_topics
+        from streams.runtime.topics import create_topics
         from streams.core.config import load_config
 
         config = load_config(str(self.config_path))

@@ -22,7 +22,6 @@ def _kafka(args) -> int:
 
 
 def _topics(args) -> int:
-    from streams.cli.admin import create_topics
     from streams.cli.migrate import migrate
     from streams.core.config import load_config
     from streams.runtime import topics as kafka_topics
@@ -33,7 +32,7 @@ def _topics(args) -> int:
     if args.action == "migrate":
         return migrate(settings.bootstrap_servers, config, settings.app_id, settings.display_secret)
     topic_names = kafka_topics.app_names(settings.bootstrap_servers, config.topics, settings.app_id)
-    create_topics(settings.bootstrap_servers, config, topic_names, changelogs=True)
+    kafka_topics.create_topics(settings.bootstrap_servers, config, topic_names, changelogs=True)
     return 0
 
 

@@ -87,7 +87,7 @@ class Group:
         return self.workers[0].topic(logical)
 
     def create_topics(self) -> None:
-        from streams.cli.admin import create_topics
+        from streams.runtime.topics import create_topics
 
         create_topics(self.bootstrap, self.config, self.workers[0].topics, quiet=True)
 

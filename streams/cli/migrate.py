@@ -26,7 +26,7 @@ import time
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from streams.cli.admin import create_topics
+from streams.runtime.topics import create_topics
 from streams.core import topics as names
 from streams.core.config import Config
 from streams.runtime import liveconfig, signing, topicread

@@ -83,7 +83,7 @@ def run() -> int:
     app_module = load_app()
     from streams.runtime import batching, logs, signing
     from streams.core import topics as names
-    from streams.cli.admin import create_topics
+    from streams.runtime.topics import create_topics
 
     settings = app_module.settings
     create_topics(settings.bootstrap_servers, app_module.config, app_module.topic_names, changelogs=True, quiet=True)

@@ -61,7 +61,6 @@ class Processes:
         self.out.note(f"broker at {self.bootstrap}, data in {rel(KAFKA_DIR)}")
 
     def create_topics(self) -> None:
-        from streams.cli.admin import create_topics
         from streams.runtime import topics as kafka_topics
 
         # The worker's local state belongs to one cluster: start it afresh on another.
@@ -72,7 +71,7 @@ class Processes:
             self.out.note(f"another cluster than last time: cleared {rel(DATA_DIR)}")
         marker.write_text(current)
         self.topic_names = kafka_topics.app_names(self.bootstrap, self.config.topics, self.settings.app_id)
-        created = create_topics(self.bootstrap, self.config, self.topic_names, quiet=True)
+        created = kafka_topics.create_topics(self.bootstrap, self.config, self.topic_names, quiet=True)
         total = len(names.ALL)
         self.out.step(f"topics: {len(created)} created, {total - len(created)} already there "
                       f"({self.config.project.partitions} partitions each)")

@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from streams.core import topics as names
-from streams.cli.admin import align_settings, create_topics
+from streams.runtime.topics import align_settings, create_topics
 from streams.core.config import parse_config
 from tests.harness import DEFAULT_CONFIG
 
