@@ -41,7 +41,7 @@ class Worker(WorkerProcess):
 
     def __init__(self, bootstrap: str, workdir: Path, config: dict | None = None, env: dict | None = None,
                  name: str | None = None, topic_prefix: str | None = None, port: int | None = None,
-                 topics: dict | None = None):
+                 topics: dict | None = None, app_id: str | None = None):
         self.bootstrap = bootstrap
         self.name = name or f"t{uuid.uuid4().hex[:8]}"
         self.prefix = topic_prefix or self.name
@@ -49,7 +49,8 @@ class Worker(WorkerProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         document = config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
         document = dict(document)
-        self.app_id = f"survey-streams-{self.prefix}"
+        # `app_id`: another than the prefix's, for apps that share their public topics.
+        self.app_id = app_id or f"survey-streams-{self.prefix}"
         # Public topics under the worker's prefix; internal ones are the app's own already
         # (`<app id>-user-commands`, ...: streams.core.topics.own_name). `topics`: logical name ->
         # a name of this worker's own (under its prefix), for a test that maps several logical
