@@ -135,7 +135,7 @@ batched_topics = _batched_topics()
 log = logging.getLogger(__name__)
 
 # The app's secret (streams.runtime.signing): STREAMS_DISPLAY_SECRET, else read from the
-# `streams.secrets` topic by the worker before it starts (streams.cli.worker.run calls
+# app's secrets topic (`<app id>-secrets`) by the worker before it starts (streams.cli.worker.run calls
 # use_secret). It signs display tokens and user commands and makes display ids, each with
 # a key of its own.
 display_secret: bytes = b""
