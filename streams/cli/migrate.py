@@ -16,7 +16,9 @@ with every worker of the app stopped:
    again, their nonce kept), then commit the group's offsets on the legacy topic at that end.
 
 A failed run is run again: each step copies only what is still missing, and a command copied
-twice is applied once (its nonce). Internal topics the config's `topics:` renames stay.
+twice is applied once (its nonce). An app that is not on the legacy topics (a new one, or one
+moved already whose group never read a legacy command) has nothing to migrate: nothing is
+copied into it. Internal topics the config's `topics:` renames stay.
 """
 from __future__ import annotations
 
@@ -58,13 +60,16 @@ def move(bootstrap: str, config: Config, app_id: str, display_secret: str = "") 
     try:
         existing = set(admin.list_topics())
         moving = [logical for logical in moving if legacy[logical] in existing]
-        if not moving or names.changelog(app_id, "users") not in existing:
-            return [f"nothing to migrate: app {app_id} has no legacy internal topics to move from"]
+        committed = admin.list_group_offsets({app_id: None}).get(app_id, {})
+        # On the legacy names now, or moved by a run that may have stopped half-way (its group
+        # read the legacy commands): an app that never was must not take another's version.
+        if not moving or not (names.keeps_legacy_names(config.topics, app_id, existing)
+                              or any(tp.topic == legacy[names.USER_COMMANDS] for tp in committed)):
+            return [f"nothing to migrate: app {app_id} is not on the legacy internal topics"]
         members = admin.describe_groups([app_id])[app_id].get("members") or []
         if members:
             raise MigrationRefused(f"{len(members)} worker(s) of app {app_id} are running: stop every worker, "
                                    "then run `python -m streams topics migrate` again")
-        committed = admin.list_group_offsets({app_id: None}).get(app_id, {})
     finally:
         admin.close()
     create_topics(bootstrap, config, own, quiet=True)

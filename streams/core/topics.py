@@ -112,13 +112,13 @@ class TopicNames:
         return {self[name]: name for name in reversed(named)}
 
 
-def keeps_legacy_names(names: TopicNames, app_id: str, existing) -> bool:
+def keeps_legacy_names(configured: TopicNames, app_id: str, existing) -> bool:
     """Whether the app keeps the shared legacy names of its internal topics, given the topics
     that exist on the cluster: it ran before they were named from the app id (its users
     changelog exists), it has none of its own yet, and a legacy one exists. Internal topics
-    the config renames are not concerned. An app that never ran, or that moved (`python -m
+    the config renames (`configured`) are not concerned. An app that never ran, or that moved (`python -m
     streams topics migrate` makes its own), gets its own names."""
-    concerned = [logical for logical in INTERNAL if logical not in names.renames]
+    concerned = [logical for logical in INTERNAL if logical not in configured.renames]
     return (bool(concerned) and changelog(app_id, "users") in existing
             and not any(own_name(app_id, logical) in existing for logical in concerned)
             and any(logical in existing for logical in concerned))

@@ -135,9 +135,9 @@ batched_topics = _batched_topics()
 log = logging.getLogger(__name__)
 
 # The app's secret (streams.runtime.signing): STREAMS_DISPLAY_SECRET, else read from the
-# app's secrets topic (`<app id>-secrets`) by the worker before it starts (streams.cli.worker.run calls
-# use_secret). It signs display tokens and user commands and makes display ids, each with
-# a key of its own.
+# app's secrets topic (`<app id>-secrets`) by the worker before it starts
+# (streams.cli.worker.run calls use_secret). It signs display tokens and user commands and
+# makes display ids, each with a key of its own.
 display_secret: bytes = b""
 display_id_key: bytes = b""
 command_key: bytes = b""

@@ -141,6 +141,9 @@ def test_two_apps_on_one_cluster_share_no_config_secret_or_command(start_worker)
     assert staging.wait_for(lambda: version_of(staging) == staged, timeout_s=30)
     time.sleep(3)
     assert version_of(prod) == version
+    # An app on its own topics has nothing to migrate: nothing of another app's is copied in.
+    nothing = streams_cli(staging, "topics", "migrate")
+    assert nothing.returncode == 0 and "nothing to migrate" in nothing.stdout, nothing
     for app, published in ((prod, version), (staging, staged)):
         versions = [liveconfig.Version.of(r.value) for r in records(app, app.topic(names.CONFIG)) if r.key == liveconfig.KEY]
         assert [v.version for v in versions] == [published]
