@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from streams.cli.workerprocess import WorkerProcess
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.runtime.localkafka import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,10 +179,11 @@ class Run:
         return f"{self.app_id}-users-changelog"
 
     def create_topics(self) -> None:
-        from streams.cli.admin import create_topics
+        from streams.runtime.topics import create_topics
         from streams.core.config import load_config
 
-        create_topics(self.bootstrap, load_config(str(self.config_path)), quiet=True)
+        config = load_config(str(self.config_path))
+        create_topics(self.bootstrap, config, config.topics.for_app(self.app_id), quiet=True)
 
     def create_topic(self, name: str, config: dict | None = None) -> None:
         from kafka import KafkaAdminClient
@@ -230,7 +231,7 @@ class PrefixedWorker(WorkerProcess):
 
     def __init__(self, bootstrap: str, workdir: Path, config: dict | None = None, env: dict | None = None,
                  name: str | None = None, topic_prefix: str | None = None, port: int | None = None,
-                 topics: dict | None = None):
+                 topics: dict | None = None, app_id: str | None = None):
         self.bootstrap = bootstrap
         self.name = name or f"t{uuid.uuid4().hex[:8]}"
         self.prefix = topic_prefix or self.name
@@ -238,10 +239,17 @@ class PrefixedWorker(WorkerProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         document = config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
         document = dict(document)
-        # `topics`: logical name -> a name of this worker's own (under its prefix), for a
-        # test that maps several logical names onto one topic, as Segment's Kafka destination can.
-        self.topics = {logical: f"{self.prefix}.{(topics or {}).get(logical, logical)}" for logical in names.ALL}
-        document["topics"] = dict(self.topics)
+        # `app_id`: another than the prefix's, for apps that share their public topics.
+        self.app_id = app_id or f"survey-streams-{self.prefix}"
+        # Public topics under the worker's prefix; internal ones are the app's own already
+        # (`<app id>-user-commands`, ...: streams.core.topics.own_name). `topics`: logical name ->
+        # a name of this worker's own (under its prefix), for a test that maps several logical
+        # names onto one topic, as Segment's Kafka destination can, or renames an internal one.
+        mapped = topics or {}
+        renamed = [*names.PUBLIC, *(logical for logical in mapped if logical not in names.PUBLIC)]
+        renames = {logical: f"{self.prefix}.{mapped.get(logical, logical)}" for logical in renamed}
+        document["topics"] = renames
+        self.topics = names.TopicNames(renames).for_app(self.app_id)
         self.config_path = self.workdir / "surveys.yaml"
         self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
         self.port = port or free_port()
@@ -255,7 +263,7 @@ class PrefixedWorker(WorkerProcess):
             "STREAMS_CONFIG": str(self.config_path),
             "STREAMS_WEB_PORT": str(self.port),
             "STREAMS_DATA_DIR": str(self.workdir / "data"),
-            "STREAMS_APP_ID": f"survey-streams-{self.prefix}",
+            "STREAMS_APP_ID": self.app_id,
             "STREAMS_WRITE_KEYS": "test-write-key",
             "STREAMS_ADMIN_KEY": "test-admin-key",
             "STREAMS_LOG_LEVEL": "INFO",

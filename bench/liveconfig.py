@@ -18,7 +18,8 @@ from pathlib import Path
 import orjson
 import yaml
 
-from streams.runtime import liveconfig, topics as names
+from streams.runtime import liveconfig
+from streams.core import topics as names
 from streams.runtime.settings import Settings
 
 from .common import PYTHON, REPO, Broker, Run, say

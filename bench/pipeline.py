@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 
 from .common import (PYTHON, REPO, OffsetWatcher, Run, dir_bytes, files_bytes, metric_sum, proc_cpu_seconds,
                      produce, say)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 
 from . import pipeline, profiling
 from . import state as state_bench

@@ -22,12 +22,17 @@ def _kafka(args) -> int:
 
 
 def _topics(args) -> int:
-    from streams.cli.admin import create_topics
+    from streams.cli.migrate import migrate
     from streams.core.config import load_config
+    from streams.runtime import topics as kafka_topics
     from streams.runtime.settings import Settings
 
     settings = Settings.from_env()
-    create_topics(settings.bootstrap_servers, load_config(settings.config_path), app_id=settings.app_id)
+    config = load_config(settings.config_path)
+    if args.action == "migrate":
+        return migrate(settings.bootstrap_servers, config, settings.app_id, settings.display_secret)
+    topic_names = kafka_topics.app_names(settings.bootstrap_servers, config.topics, settings.app_id)
+    kafka_topics.create_topics(settings.bootstrap_servers, config, topic_names, changelogs=True)
     return 0
 
 
@@ -62,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     kafka.add_argument("--controller-port", type=int, default=9093)
     kafka.add_argument("--dir", default="var/kafka")
     topics = sub.add_parser("topics", help="topic administration")
-    topics.add_argument("action", choices=["create"])
+    topics.add_argument("action", choices=["create", "migrate"],
+                        help="create: the app's topics, if missing; migrate: move an app that ran before its "
+                             "internal topics were named from the app id onto its own (every worker stopped)")
     sub.add_parser("worker", help="run one worker with its HTTP bridge")
     surveys = sub.add_parser("surveys", help="publish, show and compare surveys config versions (live config)")
     surveys.add_argument("action", choices=["apply", "show", "diff"])

@@ -1,7 +1,8 @@
 """Test harness: a real Kafka broker for the session and survey-streams workers as processes.
 
-Each worker gets its own app id and its own topic names (through the config's `topics:`
-renames), so tests that share the broker never see each other's messages.
+Each worker gets its own app id, which names its internal topics, and its own public topic
+names (through the config's `topics:` renames), so tests that share the broker never see
+each other's messages.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from streams.core.targeting import ELIGIBLE, RULES
-from streams.runtime import topics
+from streams.core import topics as names
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_PATH = "docs/reference.md"
@@ -211,4 +211,4 @@ def test_reason_codes_are_the_rules_in_the_order_they_are_checked(reference):
 
 
 def test_public_topics_are_the_ones_the_code_names(reference):
-    assert _first_column(_section(reference, "public-topics")) == list(topics.PUBLIC)
+    assert _first_column(_section(reference, "public-topics")) == list(names.PUBLIC)

@@ -84,12 +84,12 @@ class Group:
         return self.workers[0].env["STREAMS_APP_ID"]
 
     def topic(self, logical: str) -> str:
-        return self.config.topics[logical]
+        return self.workers[0].topic(logical)
 
     def create_topics(self) -> None:
-        from streams.cli.admin import create_topics
+        from streams.runtime.topics import create_topics
 
-        create_topics(self.bootstrap, self.config, quiet=True)
+        create_topics(self.bootstrap, self.config, self.workers[0].topics, quiet=True)
 
     def start(self, timeout_s: float = 180.0) -> None:
         self.create_topics()

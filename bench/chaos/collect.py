@@ -11,7 +11,7 @@ import time
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 
 from .cluster import Group
 from .driver import ADMIN, call

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 
 DROP_PROPERTIES = ("display_id", "response_id")
 STATES, DECISIONS = "user states", "surveys.eligibility (last per user)"

@@ -16,7 +16,7 @@ import time
 import orjson
 from kafka.partitioner.default import murmur2
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.timeutil import iso
 
 from .cluster import Broker, Group

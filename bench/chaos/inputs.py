@@ -29,7 +29,7 @@ from pathlib import Path
 import orjson
 
 from bench.gen import Synth
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import Config, Survey, load_config
 from streams.core.timeutil import DAY_MS, iso, parse_iso
 

@@ -1,8 +1,8 @@
-"""Live config: follow `streams.config`, switch versions without a restart, re-decide users.
+"""Live config: follow the app's config topic, switch versions without a restart, re-decide users.
 
-Every worker reads the config topic (one partition; no consumer group: each reads all of
-it). A new version is parsed and validated as at start, then made current in one step:
-each batch of inputs is applied under the version current when it began
+Every worker reads the config topic (`<app id>-config`, one partition; no consumer group:
+each reads all of it). A new version is parsed and validated as at start, then made current
+in one step: each batch of inputs is applied under the version current when it began
 (UserBatch.config), so a worker uses one version at a time. Then every user the worker
 holds is re-decided in the background under the new version; each whose decision changes
 gets a `tick` command, which the users agent processes like any input (it re-decides and
@@ -27,7 +27,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.runtime import app as app_module
 from streams.core import configdiff
-from streams.runtime import liveconfig, topics as names
+from streams.runtime import liveconfig
+from streams.core import topics as names
 from streams.runtime.app import app, settings, users
 from streams.core.config import ConfigError
 from streams.runtime.metrics import registry
@@ -182,7 +183,7 @@ async def follow_config() -> None:
     """Switch to each version published after this worker started (supervised: a failure
     is logged and the topic read again)."""
     publish_version_metrics()
-    topic = app_module.config.topics[names.CONFIG]
+    topic = app_module.topic_names[names.CONFIG]
     while True:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
         try:

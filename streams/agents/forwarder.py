@@ -19,7 +19,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from segment.analytics import request as segment_request
 
-from streams.runtime import forwarding, topics as names
+from streams.runtime import forwarding
+from streams.core import topics as names
 from streams.runtime.app import app, names_of, settings
 from streams.core.errors import INVALID_JSON, NOT_AN_OBJECT, InvalidInput
 from streams.runtime.metrics import registry

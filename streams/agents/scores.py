@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 
 from streams.core import scoring
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.runtime.app import app, responses_topic, scores
 from streams.core.config import SURVEY_TYPES
 from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, InvalidInput

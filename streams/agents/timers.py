@@ -14,7 +14,6 @@ import time
 import orjson
 
 from streams.core import lifecycle
-from streams.runtime import topics as names
 from streams.runtime.app import app, user_channel, users
 from streams.runtime.dueindex import DueIndex
 from streams.runtime.emit import send_command

@@ -12,7 +12,8 @@ import orjson
 
 from streams import __version__
 from streams.core import displays, lifecycle, outbound, seen, targeting, userstate
-from streams.runtime import signing, topics as names
+from streams.runtime import signing
+from streams.core import topics as names
 from streams.runtime import app as app_module
 from streams.core.errors import ALIAS_CONFLICT, INVALID_FIELD, REPLAYED_COMMAND, TOO_LARGE, InvalidInput
 from streams.runtime.metrics import registry

@@ -18,7 +18,8 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
 from streams.core import displays
-from streams.runtime import signing, topics as names
+from streams.runtime import signing
+from streams.core import topics as names
 from streams.runtime import app as app_module
 from streams.runtime.app import app, topic_names, user_channel
 from streams.runtime.batching import RecordBatch
@@ -147,7 +148,7 @@ def _held_here(key: str | None, user: str, source: dict) -> bool:
 async def handle(batch: UserBatch, logical: str, raw_key: bytes | None, raw: bytes, source: dict,
                  headers=None, appended: int | None = None) -> None:
     """Decode one input and apply it here when it is keyed by its user on the user's
-    partition, else re-key it to the user's partition through streams.user-commands.
+    partition, else re-key it to the user's partition through the user-commands topic.
     `appended`: the broker's append time of the record, when its topic keeps one."""
     key = raw_key.decode("utf-8", errors="replace") if raw_key is not None else None
     if logical == names.USER_COMMANDS:
@@ -196,7 +197,7 @@ async def rekey(batch: UserBatch, user: str, command: dict) -> None:
 
 
 def decode_command(raw: bytes | None) -> dict:
-    """A streams.user-commands record: a JSON object with a string `kind`.
+    """A user-commands record: a JSON object with a string `kind`.
 
     The topic is internal and its records are signed, but they are validated like any
     input all the same (handle_command re-validates what they carry).

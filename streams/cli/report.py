@@ -17,7 +17,8 @@ from typing import Iterable
 
 import orjson
 
-from streams.runtime import topicread, topics
+from streams.core import topics as names
+from streams.runtime import topicread
 from streams.core.config import ConfigError, load_config
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -121,18 +122,18 @@ def _format_score(value: object) -> str:
     return "-" if value is None else f"{value:.2f}" if isinstance(value, (int, float)) else str(value)
 
 
-def format_table(scores: dict[str, dict[str, dict]], names: dict[str, str] | None = None) -> str:
-    """A table per survey: day, responses, score, breakdown summary. `names`: surveyId -> name."""
+def format_table(scores: dict[str, dict[str, dict]], titles: dict[str, str] | None = None) -> str:
+    """A table per survey: day, responses, score, breakdown summary. `titles`: surveyId -> name."""
     if not scores:
         return "no scores found\n"
-    names = names or {}
+    titles = titles or {}
     header = ("day", "responses", "score", "breakdown")
     blocks = []
     for survey_id, by_day in scores.items():
         survey_type = next((r.get("surveyType") for r in by_day.values() if r.get("surveyType")), "?")
         title = f"{survey_id} ({SCORE_LABELS.get(survey_type, survey_type)})"
-        if names.get(survey_id):
-            title += f" - {names[survey_id]}"
+        if titles.get(survey_id):
+            title += f" - {titles[survey_id]}"
         rows = [header] + [(day, str(r.get("responses", "")), _format_score(r.get("score")), breakdown_summary(r))
                            for day, r in by_day.items()]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -213,7 +214,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP
-    topic = config.topics[topics.SCORES]
+    topic = config.topics[names.SCORES]
     from kafka.errors import KafkaError
 
     try:

@@ -1,6 +1,7 @@
 """`python -m streams worker`: one Faust worker with its HTTP bridge."""
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -31,11 +32,11 @@ def use_active_version(app_module, settings) -> None:
     STREAMS_CONFIG file when none was ever published. Say so when the file differs."""
     from streams.core import configdiff
     from streams.runtime import liveconfig
-    from streams.runtime import topics as names
+    from streams.core import topics as names
     from streams.core.config import ConfigError
 
     file_config = app_module.config
-    active = liveconfig.latest(settings.bootstrap_servers, file_config.topics[names.CONFIG])
+    active = liveconfig.latest(settings.bootstrap_servers, app_module.topic_names[names.CONFIG])
     if active is None:
         return
     try:
@@ -55,25 +56,40 @@ def use_active_version(app_module, settings) -> None:
     app_module.config = config
 
 
+def choose_topic_names(settings) -> None:
+    """Whether the app keeps the legacy shared internal topics, found on the cluster before
+    the app is imported (its Faust topics are named at import): told to it through the
+    environment (Settings.legacy_topics)."""
+    from streams.core.config import load_config
+    from streams.runtime import topics as kafka_topics
+    from streams.runtime.settings import LEGACY_TOPICS_VARIABLE
+
+    chosen = kafka_topics.app_names(settings.bootstrap_servers, load_config(settings.config_path).topics,
+                                    settings.app_id)
+    os.environ[LEGACY_TOPICS_VARIABLE] = "1" if chosen.legacy else "0"
+
+
 def run() -> int:
     from faust.worker import Worker
 
     from streams.runtime.settings import Settings
 
+    settings = Settings.from_env()
     try:
-        check_addresses(Settings.from_env())
+        check_addresses(settings)
     except StartError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    choose_topic_names(settings)
     app_module = load_app()
     from streams.runtime import batching, logs, signing
-    from streams.runtime import topics as names
-    from streams.cli.admin import create_topics
+    from streams.core import topics as names
+    from streams.runtime.topics import create_topics
 
     settings = app_module.settings
-    create_topics(settings.bootstrap_servers, app_module.config, app_id=settings.app_id, quiet=True)
+    create_topics(settings.bootstrap_servers, app_module.config, app_module.topic_names, changelogs=True, quiet=True)
     if not app_module.display_secret:
-        app_module.use_secret(signing.shared_secret(settings.bootstrap_servers, app_module.config.topics[names.SECRETS]))
+        app_module.use_secret(signing.shared_secret(settings.bootstrap_servers, app_module.topic_names[names.SECRETS]))
     use_active_version(app_module, settings)
     level = app_module.settings.log_level.upper()
     logs.setup(level)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from streams.runtime import topics as topic_names
+from streams.core import topics as names
 from streams.core.timeutil import parse_iso
 
 SURVEY_TYPES = ("nps", "csat", "ces", "pmf")
@@ -183,7 +183,7 @@ class Project:
 class Config:
     project: Project
     surveys: tuple[Survey, ...]
-    topics: topic_names.TopicNames
+    topics: names.TopicNames
     path: str = "<memory>"
     # Which version of the surveys this is (streams.runtime.liveconfig): "<content hash>.<applied at>",
     # or "<content hash>.file" for a file no `surveys apply` published.
@@ -442,7 +442,7 @@ def parse_config(data: Any, file: str = "<memory>") -> Config:
                                            minimum=1, maximum=7 * 24 * 60),
         limits=_limits(check, project_in.get("limits")),
     )
-    renames = check.mapping(data.get("topics"), "topics", topic_names.ALL)
+    renames = check.mapping(data.get("topics"), "topics", names.ALL)
     for logical, physical in renames.items():
         if not isinstance(physical, str) or not physical:
             raise check.fail(f"topics.{logical}", physical, "must be a topic name")
@@ -451,7 +451,7 @@ def parse_config(data: Any, file: str = "<memory>") -> Config:
         raise check.fail("surveys", surveys_in, "must be a list")
     seen: set = set()
     surveys = tuple(_survey(file, index, item, seen) for index, item in enumerate(surveys_in))
-    return Config(project=project, surveys=surveys, topics=topic_names.TopicNames(dict(renames)), path=file)
+    return Config(project=project, surveys=surveys, topics=names.TopicNames(dict(renames)), path=file)
 
 
 def load_config(path: str | Path) -> Config:

@@ -3,7 +3,7 @@ bridge opened can get a response, and a user has one display per survey at a tim
 
 `/v1/eligibility` answers an eligible user with a display id and a token that binds user,
 survey and display to an expiry instant, signed with the app's display secret
-(streams.secrets): HMAC-SHA256 over the four values, cut to 128 bits. The widget sends it
+(its `<app id>-secrets` topic): HMAC-SHA256 over the four values, cut to 128 bits. The widget sends it
 back as `displayToken` on every event of the display. The bridge refuses an event without
 a valid token (403) and the users agent checks again, so a record written straight to
 `surveys.lifecycle` cannot open a display either.

@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import load_config
 from streams.runtime.settings import Settings
 from streams.demo import __doc__ as OVERVIEW

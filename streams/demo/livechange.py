@@ -13,7 +13,9 @@ from pathlib import Path
 import yaml
 
 from streams.core import configdiff
-from streams.runtime import liveconfig, topics as names
+from streams.runtime import liveconfig
+from streams.core import topics as names
+from streams.runtime import topics as kafka_topics
 from streams.core.config import Config
 from streams.runtime.httpjson import request as http
 from streams.demo import kafka_io
@@ -22,8 +24,8 @@ from streams.demo.console import Console, heading
 SWITCH_TIMEOUT_S = 60.0
 
 
-def _published(config: Config, bootstrap: str, text: str, source: str) -> liveconfig.Version:
-    return liveconfig.publish(bootstrap, config.topics[names.CONFIG], text, source, int(time.time() * 1000))
+def _published(topic: str, bootstrap: str, text: str, source: str) -> liveconfig.Version:
+    return liveconfig.publish(bootstrap, topic, text, source, int(time.time() * 1000))
 
 
 def _wait_for_version(url: str, version: str) -> float:
@@ -64,14 +66,15 @@ def pause_a_survey_live(out: Console, config: Config, bootstrap: str, url: str, 
     heading(f"Live config: pausing {survey.id} while the worker runs")
     for line in configdiff.diff(config, paused):
         print(f"  {line}")
-    users, moves = liveconfig.dry_run(bootstrap, f"{app_id}-users-changelog", paused, int(time.time() * 1000))
+    users, moves = liveconfig.dry_run(bootstrap, names.changelog(app_id, "users"), paused, int(time.time() * 1000))
     print(f"  dry run: {len(moves)} of {users} users would change decision")
     for (before, after), count in configdiff.count_moves(moves.values()).most_common():
         print(f"    {count:5d}  {before} → {after}")
 
     topic = config.topics[names.ELIGIBILITY]
     since = kafka_io.end_offsets(bootstrap, [topic])
-    version = _published(config, bootstrap, paused_text, f"{config.path} (demo: {survey.id} paused)")
+    config_topic = kafka_topics.app_names(bootstrap, config.topics, app_id)[names.CONFIG]
+    version = _published(config_topic, bootstrap, paused_text, f"{config.path} (demo: {survey.id} paused)")
     switched_s = _wait_for_version(url, version.version)
     decisions = _decisions_with(bootstrap, topic, since, version.version, len(moves))
     print(f"  published version {version.version}: the worker switched in {switched_s:.1f}s and emitted "
@@ -80,7 +83,7 @@ def pause_a_survey_live(out: Console, config: Config, bootstrap: str, url: str, 
                                   for d in decisions).most_common():
         print(f"    {count:5d}  now {outcome}")
 
-    rollback = _published(config, bootstrap, original_text, config.path)
+    rollback = _published(config_topic, bootstrap, original_text, config.path)
     _wait_for_version(url, rollback.version)
     print(f"  rolled back: {config.path} applied again as version {rollback.version}")
     out.step("live config shown: `python -m streams surveys diff|apply [--dry-run]|show`")

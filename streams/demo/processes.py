@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from streams.cli.workerprocess import WorkerExited, WorkerNotReady, WorkerProcess
-from streams.runtime import localkafka, topics as names
+from streams.runtime import localkafka
+from streams.core import topics as names
 from streams.core.config import Config
 from streams.runtime.settings import Settings
 from streams.demo import kafka_io
@@ -32,9 +33,11 @@ class Processes:
         self.worker: WorkerProcess | None = None
         self.worker_log = DEMO_DIR / "worker.log"
         self.url = ""
+        self.topic_names = config.topics.for_app(settings.app_id)  # until create_topics asks the cluster
 
     def topic(self, logical: str) -> str:
-        return self.config.topics[logical]
+        """A topic's name on the cluster connect_kafka found (the app's internal ones included)."""
+        return self.topic_names[logical]
 
     # -------------------------------------------------------- broker
 
@@ -58,7 +61,7 @@ class Processes:
         self.out.note(f"broker at {self.bootstrap}, data in {rel(KAFKA_DIR)}")
 
     def create_topics(self) -> None:
-        from streams.cli.admin import create_topics
+        from streams.runtime import topics as kafka_topics
 
         # The worker's local state belongs to one cluster: start it afresh on another.
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
@@ -67,7 +70,8 @@ class Processes:
             shutil.rmtree(DATA_DIR)
             self.out.note(f"another cluster than last time: cleared {rel(DATA_DIR)}")
         marker.write_text(current)
-        created = create_topics(self.bootstrap, self.config, quiet=True)
+        self.topic_names = kafka_topics.app_names(self.bootstrap, self.config.topics, self.settings.app_id)
+        created = kafka_topics.create_topics(self.bootstrap, self.config, self.topic_names, quiet=True)
         total = len(names.ALL)
         self.out.step(f"topics: {len(created)} created, {total - len(created)} already there "
                       f"({self.config.project.partitions} partitions each)")

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import Config
 from streams.runtime.httpjson import request as http
 from streams.core.timeutil import DAY_MS, HOUR_MS, SECOND_MS, iso

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 import orjson
 
 from streams.cli import report
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import Config
 from streams.runtime.httpjson import request as http
 from streams.demo import kafka_io

@@ -12,7 +12,7 @@ import faust
 
 from streams.runtime import batching, faustfixes
 from streams.runtime import codecs  # noqa: F401  (registers the orjson codec)
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import load_config
 from streams.runtime.partitioning import DefaultPartitioner
 from streams.runtime.settings import Settings
@@ -20,7 +20,10 @@ from streams.runtime.settings import Settings
 faustfixes.apply()
 settings = Settings.from_env()
 config = load_config(settings.config_path)
-topic_names = config.topics
+# The app's topic names: the config's renames, the internal topics named from the app id (or
+# the legacy shared names, which `python -m streams worker` finds before it imports this).
+# They stay for the process: a config version may not change `topics:` (configdiff).
+topic_names = config.topics.for_app(settings.app_id, legacy=settings.legacy_topics)
 
 app = faust.App(
     settings.app_id,
@@ -64,7 +67,7 @@ app = faust.App(
 
 
 def topic(logical: str, **kwargs) -> faust.TopicT:
-    """A Faust topic for a logical name of streams.runtime.topics, under its configured physical name."""
+    """A Faust topic for a logical name of streams.core.topics, under its configured physical name."""
     return app.topic(names_of(logical), key_type=bytes, value_type=bytes, key_serializer="raw",
                      value_serializer="raw", partitions=config.project.partitions, **kwargs)
 
@@ -132,9 +135,9 @@ batched_topics = _batched_topics()
 log = logging.getLogger(__name__)
 
 # The app's secret (streams.runtime.signing): STREAMS_DISPLAY_SECRET, else read from the
-# `streams.secrets` topic by the worker before it starts (streams.cli.worker.run calls
-# use_secret). It signs display tokens and user commands and makes display ids, each with
-# a key of its own.
+# app's secrets topic (`<app id>-secrets`) by the worker before it starts
+# (streams.cli.worker.run calls use_secret). It signs display tokens and user commands and
+# makes display ids, each with a key of its own.
 display_secret: bytes = b""
 display_id_key: bytes = b""
 command_key: bytes = b""

@@ -22,7 +22,8 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
 from streams.runtime import app as app_module
-from streams.runtime import deadletter, fencing, signing, topics as names
+from streams.runtime import deadletter, fencing, signing
+from streams.core import topics as names
 from streams.runtime.app import app, names_of
 from streams.runtime.faustfixes import StopOnLostOutput
 from streams.core.errors import InvalidInput

@@ -1,7 +1,7 @@
 """Surveys config versions on Kafka: `python -m streams surveys apply|show|diff` (docs/reference.md#live-config).
 
 `surveys apply FILE` validates the file exactly as a worker does at start, then publishes it
-to the compacted one-partition topic `streams.config` (key "surveys"):
+to the app's compacted one-partition config topic, `<app id>-config` (key "surveys"):
 
     {"version": "<sha-256 of the text, 12 hex>.<applied at, epoch s>", "appliedAt": ISO,
      "source": "<file>", "text": "<the YAML>"}
@@ -21,7 +21,8 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.core import configdiff
-from streams.runtime import topics as names
+from streams.core import topics as names
+from streams.runtime import topics as kafka_topics
 from streams.core.config import Config, ConfigError, content_hash, load_config, parse_config_text
 from streams.core.timeutil import iso
 
@@ -154,7 +155,8 @@ def main(args, settings) -> int:
         print(f"error: invalid config: {error}", file=sys.stderr)
         print("nothing published", file=sys.stderr)
         return 2
-    topic = candidate.topics[names.CONFIG]
+    # The app's own config topic (STREAMS_APP_ID): no other app's workers read it.
+    topic = kafka_topics.app_names(settings.bootstrap_servers, candidate.topics, settings.app_id)[names.CONFIG]
     active = latest(settings.bootstrap_servers, topic)
     # What workers run: the active version, else (none ever published) their STREAMS_CONFIG file.
     active_config = active.config() if active is not None else load_config(settings.config_path)
@@ -179,7 +181,7 @@ def main(args, settings) -> int:
         print("nothing published", file=sys.stderr)
         return 2
     if args.dry_run:
-        changelog = f"{settings.app_id}-users-changelog"
+        changelog = names.changelog(settings.app_id, "users")
         users, moves = dry_run(settings.bootstrap_servers, changelog, candidate, int(time.time() * 1000))
         print(f"dry run of {path} against {active_name}: "
               f"{len(moves)} of {users} users would change decision")

@@ -16,6 +16,9 @@ class SettingError(ValueError):
         super().__init__(f"{variable}={value!r}: {reason}")
 
 
+LEGACY_TOPICS_VARIABLE = "STREAMS_LEGACY_TOPICS"
+
+
 def _keys(value: str) -> frozenset:
     return frozenset(k.strip() for k in value.split(",") if k.strip())
 
@@ -59,11 +62,15 @@ class Settings:
     # docs/reference.md#2-environment: the URL other workers use to reach this one (required when binding 0.0.0.0).
     advertised_url: str = ""
     # Beyond docs/reference.md (docs/operations.md): the display-token secret, when an operator keeps it elsewhere;
-    # empty: the app's shared secret in the `streams.secrets` topic (streams.runtime.signing).
+    # empty: the app's shared secret in its `<app id>-secrets` topic (streams.runtime.signing).
     display_secret: str = ""
     # Not in docs/reference.md (docs/operations.md): knobs for running several isolated apps on one cluster (tests,
     # benchmarks) and for the store and guarantee; the defaults are what users get.
     app_id: str = "survey-streams"
+    # The app's internal topics under the legacy names every app shared (streams.core.topics.
+    # keeps_legacy_names): set by `python -m streams worker` itself, from the cluster, before
+    # it imports the app; nobody sets it by hand (the config's `topics:` names topics).
+    legacy_topics: bool = False
     store: str = "rocksdb://"
     processing_guarantee: str = "at_least_once"
     log_level: str = "WARN"
@@ -95,6 +102,7 @@ class Settings:
             advertised_url=(env.get("STREAMS_ADVERTISED_URL") or "").strip().rstrip("/"),
             display_secret=env.get("STREAMS_DISPLAY_SECRET", ""),
             app_id=env.get("STREAMS_APP_ID") or d.app_id,
+            legacy_topics=env.get(LEGACY_TOPICS_VARIABLE) == "1",
             store=env.get("STREAMS_STORE") or d.store,
             processing_guarantee=env.get("STREAMS_PROCESSING_GUARANTEE") or d.processing_guarantee,
             log_level=env.get("STREAMS_LOG_LEVEL") or d.log_level,

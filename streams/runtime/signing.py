@@ -2,8 +2,8 @@
 
 Display tokens (streams.core.displays) must verify on every worker, and the secret must not
 be derivable from any key that ships in a web page. So the first worker of an app makes
-one (32 random bytes) and every worker reads the same one from the internal topic
-`streams.secrets` (one partition):
+one (32 random bytes) and every worker reads the same one from the app's internal topic
+`<app id>-secrets` (one partition):
 
 1. read the topic from the beginning to its end;
 2. if it holds no secret, produce a candidate (key: a random id, so that compaction
@@ -23,13 +23,15 @@ import secrets
 import time
 import uuid
 
+import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 SECRET_BYTES = 32
 READ_TIMEOUT_S = 30.0
 
 
-def _first_secret(bootstrap: str, topic: str, timeout_s: float) -> bytes | None:
+def first_secret(bootstrap: str, topic: str, timeout_s: float) -> bytes | None:
+    """The secret `topic` holds (its first record of 16 bytes or more), None if none."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                              isolation_level="read_committed")
     try:
@@ -56,7 +58,7 @@ def _first_secret(bootstrap: str, topic: str, timeout_s: float) -> bytes | None:
 
 def shared_secret(bootstrap: str, topic: str, timeout_s: float = READ_TIMEOUT_S) -> bytes:
     """The app's display secret from `topic`, made there first if none exists yet."""
-    found = _first_secret(bootstrap, topic, timeout_s)
+    found = first_secret(bootstrap, topic, timeout_s)
     if found is not None:
         return found
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -65,7 +67,7 @@ def shared_secret(bootstrap: str, topic: str, timeout_s: float = READ_TIMEOUT_S)
         producer.flush(timeout=timeout_s)
     finally:
         producer.close()
-    found = _first_secret(bootstrap, topic, timeout_s)
+    found = first_secret(bootstrap, topic, timeout_s)
     if found is None:
         raise RuntimeError(f"wrote a display secret to {topic} but could not read it back")
     return found
@@ -84,7 +86,7 @@ def derived_key(secret: bytes, purpose: str) -> bytes:
 
 
 def command_signature(key: bytes, record_key: bytes, value: bytes) -> bytes:
-    """The signature of a streams.user-commands record (its header SIGNATURE_HEADER): only
+    """The signature of a user-commands record (its header SIGNATURE_HEADER): only
     the workers write commands, and a command carries whole states (absorb) or redirects
     (fold), so one written by anyone else must not be applied."""
     return hmac.new(key, len(record_key).to_bytes(4, "big") + record_key + value, hashlib.sha256).digest()[:16]
@@ -102,7 +104,7 @@ def command_signature_ok(key: bytes, record_key: bytes | None, value: bytes | No
 
 # --- what a command carries besides its signature ------------------------------------------
 #
-# A signature alone lets anyone who can read `streams.user-commands` and write to it replay a
+# A signature alone lets anyone who can read the user-commands topic and write to it replay a
 # command verbatim: an `absorb` applied twice sums a user's counters twice. So every command
 # also carries an expiry and a nonce (docs/security.md, "User commands"):
 # - `exp`: the time after which the broker must not have appended it. The topic keeps the
@@ -139,3 +141,22 @@ def command_expired(command: dict, appended_ms: int | None) -> bool:
     if not isinstance(expires, int) or isinstance(expires, bool):
         return True
     return appended_ms is not None and appended_ms > expires
+
+
+def resealed(checked: bytes, signed: bytes, record_key: bytes | None, value: bytes | None, headers,
+             now_ms: int) -> tuple[bytes, list] | None:
+    """A command moved to another topic (`python -m streams topics migrate`): (value, headers)
+    with a fresh expiry, signed with the key `signed`; its nonce is kept, so a command moved
+    twice is still applied once. None for a record not signed with the key `checked` (no
+    worker wrote it: it would be refused anyway)."""
+    if not command_signature_ok(checked, record_key, value, headers):
+        return None
+    try:
+        command = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(command, dict):
+        return None
+    command["exp"] = now_ms + COMMAND_TTL_MS
+    raw = orjson.dumps(command)
+    return raw, [(SIGNATURE_HEADER, command_signature(signed, record_key, raw))]

@@ -11,7 +11,7 @@ import zlib
 
 import orjson
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.errors import INVALID_FIELD, INVALID_JSON, MISSING_FIELD, NOT_AN_OBJECT, TOO_LARGE, InvalidInput
 from streams.schemas import segment as segment_schema
 

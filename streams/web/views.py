@@ -15,7 +15,7 @@ from faust.web import Request, Response
 from streams.runtime import app as app_module
 from streams.core import displays, targeting
 from streams.web import ingestion
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.runtime.app import app, settings
 from streams.core.errors import INVALID_JSON, InvalidInput
 from streams.runtime.metrics import registry

@@ -24,7 +24,7 @@ from streams.runtime import app as app_module
 from streams.runtime import signing
 from streams.agents import users as users_agent
 from streams.runtime.app import segment_topics, user_commands_topic, users
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.timeutil import iso
 
 OLD_SIGNUP = "2020-01-01T00:00:00Z"

@@ -10,7 +10,7 @@ import pytest
 
 from streams.core import seen
 from streams.runtime import signing
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.timeutil import DAY_MS, iso
 from tests.agents.support import OLD_SIGNUP, identify, state_of, unique
 

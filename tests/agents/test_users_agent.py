@@ -10,7 +10,7 @@ import pytest
 
 from streams.runtime import app as app_module
 from streams.core import displays, seen
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.runtime import emit
 from streams.agents import userinputs
 from streams.agents import users as users_agent
@@ -243,7 +243,7 @@ async def test_unknown_user_command_is_dead_lettered(agent, outputs):
     assert await agent.eventually(lambda: outputs.of(names.DEADLETTER))
     [record] = outputs.of(names.DEADLETTER)
     assert record["error"] == "invalid_field" and record["field"] == "kind"
-    assert record["source"]["topic"] == names.USER_COMMANDS
+    assert record["source"]["topic"] == app_module.topic_names[names.USER_COMMANDS] == "survey-streams-user-commands"
     assert record["source"]["offset"] == event.message.offset
 
 

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from bench.chaos.compare import InstrumentError, PassData, compare
-from streams.runtime import topics as names
+from streams.core import topics as names
 
 USER = "chaos1-u1"
 TS = ["2026-11-30T00:00:00.000Z", "2026-11-30T00:00:01.000Z", "2026-11-30T00:00:02.000Z"]

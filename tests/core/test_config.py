@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.runtime import topics as names
+from streams.core import topics as names
 from streams.core.config import (
     DEFAULT_EVENT_NAMES,
     ConfigError,
@@ -232,7 +232,7 @@ def test_defaults_filled_in(tmp_path):
          "targeting": {"trigger": {"event": "Report Exported"}}},
     ]}))
     assert (config.project.recontact_days, config.project.display_timeout_minutes, config.project.partitions) == (7, 30, 8)
-    assert all(config.topics[name] == name for name in names.ALL)
+    assert config.topics.renames == {} and all(config.topics[name] == name for name in names.PUBLIC)
 
     nps, csat = config.surveys
     assert (nps.order, csat.order) == (0, 1)

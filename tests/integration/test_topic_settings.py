@@ -9,8 +9,8 @@ import yaml
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
-from streams.runtime import topics as names
-from streams.cli.admin import align_settings, create_topics
+from streams.core import topics as names
+from streams.runtime.topics import align_settings, create_topics
 from streams.core.config import parse_config
 from tests.harness import DEFAULT_CONFIG
 
@@ -47,7 +47,7 @@ def test_a_topic_made_before_log_append_time_gets_it_and_keeps_its_other_setting
             "message.timestamp.type": "CreateTime", "retention.ms": "123456789"})])
         assert _settings(admin, lifecycle, ["message.timestamp.type"]) == {"message.timestamp.type": "CreateTime"}
 
-        created = create_topics(kafka_bootstrap, config, quiet=True)
+        created = create_topics(kafka_bootstrap, config, config.topics.for_app(f"survey-streams-{prefix}"), quiet=True)
 
         assert lifecycle not in created
         wanted = {"message.timestamp.type": "LogAppendTime", "retention.ms": "123456789"}
