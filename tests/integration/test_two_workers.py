@@ -5,6 +5,7 @@ import http.client
 import subprocess
 import sys
 import urllib.request
+import uuid
 
 import orjson
 import pytest
@@ -25,8 +26,9 @@ def headers_of(url: str, headers: dict) -> tuple[int, dict]:
 
 def test_two_workers_share_users_and_route_requests(start_worker):
     env = {"STREAMS_WIDGET_KEY": WIDGET_KEY, "STREAMS_WEB_HOST": "0.0.0.0"}
-    first = start_worker(name="pairs", topic_prefix="pairs", env=env, advertise=True)
-    second = start_worker(name="pairs", topic_prefix="pairs", env=env, advertise=True)
+    prefix = f"pairs-{uuid.uuid4().hex[:6]}"  # a rerun on the same broker reads no old decisions
+    first = start_worker(name=prefix, topic_prefix=prefix, env=env, advertise=True)
+    second = start_worker(name=prefix, topic_prefix=prefix, env=env, advertise=True)
 
     def settled():
         # Both report ready only once the rebalance that took the second worker in is over.

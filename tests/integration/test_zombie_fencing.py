@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import orjson
 import pytest
@@ -22,8 +23,9 @@ EXIT_FENCED = 75
 
 def test_a_resumed_zombie_stops_and_its_successor_keeps_every_user(start_worker):
     env = {"STREAMS_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}
-    stalled = start_worker(name="zombies", topic_prefix="zombies", env=env)
-    successor = start_worker(name="zombies", topic_prefix="zombies", env=env)
+    prefix = f"zombies-{uuid.uuid4().hex[:6]}"  # a rerun on the same broker starts from nothing
+    stalled = start_worker(name=prefix, topic_prefix=prefix, env=env)
+    successor = start_worker(name=prefix, topic_prefix=prefix, env=env)
     assert stalled.wait_for(lambda: stalled.alive() and successor.alive(), timeout_s=60)
 
     sent: dict[str, int] = {}
