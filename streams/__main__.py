@@ -1,4 +1,4 @@
-"""Command line: `python -m streams kafka|topics|worker|report ...` (CONTRACT section 1)."""
+"""Command line: `python -m streams kafka|topics|worker|insights|report ...` (CONTRACT section 1, 8.3)."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +37,12 @@ def _worker(args) -> int:
     return run()
 
 
+def _insights(args) -> int:
+    from streams.cli.insights import run
+
+    return run()
+
+
 def _surveys(args) -> int:
     from streams.runtime import liveconfig
     from streams.runtime.settings import Settings
@@ -64,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     topics = sub.add_parser("topics", help="topic administration")
     topics.add_argument("action", choices=["create"])
     sub.add_parser("worker", help="run one worker with its HTTP bridge")
+    sub.add_parser("insights", help="the analysts' service: responses and lifecycle events into DuckDB, API and page")
     surveys = sub.add_parser("surveys", help="publish, show and compare surveys config versions (live config)")
     surveys.add_argument("action", choices=["apply", "show", "diff"])
     surveys.add_argument("file", nargs="?", help="the surveys file (default: STREAMS_CONFIG)")
@@ -78,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return _topics(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "insights":
+            return _insights(args)
         if args.command == "surveys":
             if args.file is None and rest:  # `apply --dry-run FILE`: argparse leaves FILE over
                 args.file = rest.pop(0)
