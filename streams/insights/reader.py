@@ -46,6 +46,7 @@ class Reader:
         self.error: BaseException | None = None
         self.lag: int | None = None  # records between the store's offsets and the ends, last looked
         self.skipped = 0
+        self.read = 0  # records polled by this process (a restart resumes: it reads only the rest)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._assigned: set = set()
@@ -132,9 +133,12 @@ class Reader:
             if records:
                 offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
         inserted = self.store.ingest(batch, offsets)
+        self.read += sum(len(records) for records in polled.values())
         self.skipped += batch.skipped
-        log.debug("insights batch stored", extra={"responses": inserted[0], "events": inserted[1],
-                                                  "skipped": batch.skipped})
+        if batch.skipped:  # one line a batch, not one a record: a flood of junk must not flood the log
+            log.warning("records that are not responses or outbound messages skipped",
+                        extra={"skipped": batch.skipped, "offsets": {f"{t}/{p}": o for (t, p), o in offsets.items()}})
+        log.debug("insights batch stored", extra={"responses": inserted[0], "events": inserted[1]})
         self._mirror_to_group(consumer, offsets)
 
     def _mirror_to_group(self, consumer, offsets: dict) -> None:
@@ -156,7 +160,7 @@ class Reader:
         self.lag = lag
 
     def status(self) -> dict:
-        return {"ready": self.ready.is_set(), "lag": self.lag, "skipped": self.skipped,
+        return {"ready": self.ready.is_set(), "lag": self.lag, "read": self.read, "skipped": self.skipped,
                 "error": repr(self.error) if self.error else None}
 
 

@@ -95,7 +95,7 @@ def add_response(batch: Batch, raw: bytes | None, partition: int, offset: int) -
         survey_id, survey_type, day = scoring.response_key(record)
     except InvalidInput as error:
         batch.skipped += 1
-        log.warning("not a response: skipped", extra={"partition": partition, "offset": offset,
+        log.debug("not a response: skipped", extra={"partition": partition, "offset": offset,
                                                       "field": error.field, "detail": error.detail})
         return False
     response_id = record["responseId"]
@@ -123,7 +123,7 @@ def add_event(batch: Batch, kinds: EventKinds, raw: bytes | None, partition: int
     message = _decode(raw)
     if not isinstance(message, dict):
         batch.skipped += 1
-        log.warning("not a JSON object on the outbound topic: skipped", extra={"partition": partition, "offset": offset})
+        log.debug("not a JSON object on the outbound topic: skipped", extra={"partition": partition, "offset": offset})
         return False
     if message.get("type") != "track":
         return False
