@@ -14,7 +14,9 @@ from typing import Mapping
 from streams.core.errors import InvalidInput
 
 INVALID_PARAMETER = "invalid_parameter"
-INTERVALS = ("day", "week", "month")
+# CONTRACT 8.3's intervals, and `all` (beyond it): one period for the whole range, which the
+# page's breakdown by trait shows (a CES mean cannot be rebuilt from per-day points).
+INTERVALS = ("day", "week", "month", "all")
 FORMATS = ("json", "csv")
 ORDERS = ("desc", "asc")
 # A trait of the response's snapshot: the user's own, or the latest group's as `group.<name>`.

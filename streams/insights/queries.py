@@ -36,6 +36,15 @@ _SCORES_BY = f"""
     SELECT CAST(date_trunc($interval, day) AS DATE) AS period, json_extract(traits, $path) AS grp, score_key, count(*)
     FROM responses WHERE {_WHERE} AND score_key IS NOT NULL
     GROUP BY ALL ORDER BY period"""
+# interval=all: one period, dated from its first day.
+_SCORES_ALL = f"""
+    SELECT min(min(day)) OVER () AS period, NULL AS grp, score_key, count(*)
+    FROM responses WHERE {_WHERE} AND score_key IS NOT NULL
+    GROUP BY score_key"""
+_SCORES_ALL_BY = f"""
+    SELECT min(min(day)) OVER () AS period, json_extract(traits, $path) AS grp, score_key, count(*)
+    FROM responses WHERE {_WHERE} AND score_key IS NOT NULL
+    GROUP BY grp, score_key"""
 _FUNNEL = f"""
     SELECT kind, count(DISTINCT coalesce(display_id, message_id))
     FROM events WHERE survey_id = $survey
@@ -100,11 +109,15 @@ def _group_value(text: str | None):
 
 
 def scores(cursor, survey: Survey, query: ScoresQuery) -> dict:
-    params = {**_period_params(survey, query.period), "interval": query.interval}
-    if query.by:
-        rows = cursor.execute(_SCORES_BY, {**params, "path": query.path}).fetchall()
+    params = _period_params(survey, query.period)
+    if query.interval == "all":
+        statement = _SCORES_ALL_BY if query.by else _SCORES_ALL
     else:
-        rows = cursor.execute(_SCORES, params).fetchall()
+        statement = _SCORES_BY if query.by else _SCORES
+        params["interval"] = query.interval
+    if query.by:
+        params["path"] = query.path
+    rows = cursor.execute(statement, params).fetchall()
     buckets: dict = {}
     for period_start, group, key, n in rows:
         buckets.setdefault((period_start, group), {})[key] = n

@@ -197,3 +197,12 @@ def test_good_parameters():
     assert parsed.period == params.Period(date(2026, 11, 1), date(2026, 11, 1))
     assert parsed.path == '$."group.plan"'
     assert params.responses_query({}).format == "json"
+
+
+def test_interval_all_is_one_period_per_group_from_its_first_day():
+    store = store_with(_responses({"2026-11-03": [10, 0], "2026-11-05": [9]}, traits={"plan": "pro"})
+                       + [response("t", 5, day="2026-11-04", traits={"plan": "team"})])
+    series = _scores(store, interval="all", by="plan")["series"]
+    assert [(s["period"], s["group"], s["responses"], s["score"]) for s in series] == [
+        ("2026-11-03", "pro", 3, 33.33), ("2026-11-03", "team", 1, -100.0)]
+    assert [(s["period"], s["responses"]) for s in _scores(store, interval="all")["series"]] == [("2026-11-03", 4)]
