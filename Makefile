@@ -46,6 +46,7 @@ demo: install jars
 bench: install jars
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.liveconfig
+	$(BIN)/python -m bench.insights
 
 # Fault suite: kills workers and restarts the broker while input flows (10-20 min).
 chaos: install jars
