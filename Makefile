@@ -38,7 +38,7 @@ test: install jars browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations 25
 
 unit: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents tests/insights
 
 demo: install jars
 	$(BIN)/python -m streams.demo
