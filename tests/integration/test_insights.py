@@ -176,3 +176,33 @@ def _sum_of_daily_responses(insights) -> int:
     status, body = insights.get(f"/v1/insights/surveys/{SURVEY}/scores?interval=day")
     assert status == 200, body
     return sum(point["responses"] for point in body["series"])
+
+
+def test_records_of_an_aborted_transaction_are_never_counted(start_worker, tmp_path):
+    from kafka import KafkaProducer
+
+    worker = start_worker(CONFIG, start=False)
+    create_topics(worker)
+    topic = worker.topic("surveys.responses")
+    producer = KafkaProducer(bootstrap_servers=worker.bootstrap, transactional_id=f"{worker.name}-tx")
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, key=SURVEY.encode(), value=orjson.dumps(response("2026-11-05", 0, 10)))
+        producer.commit_transaction()
+        producer.begin_transaction()
+        producer.send(topic, key=SURVEY.encode(), value=orjson.dumps(response("2026-11-05", 1, 0)))
+        producer.flush()
+        producer.abort_transaction()
+        producer.begin_transaction()
+        producer.send(topic, key=SURVEY.encode(), value=orjson.dumps(response("2026-11-05", 2, 9)))
+        producer.commit_transaction()
+    finally:
+        producer.close()
+    insights = Insights(worker, tmp_path / "insights").start()
+    try:
+        insights.caught_up(2)
+        status, body = insights.get(f"/v1/insights/surveys/{SURVEY}/scores")
+        assert [(p["responses"], p["score"], p["counts"]["detractor"]) for p in body["series"]] == [(2, 100.0, 0)]
+    finally:
+        insights.stop()
