@@ -38,7 +38,7 @@ test: install jars browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations 25
 
 unit: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents tests/test_docs_citations.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents tests/insights tests/test_docs_citations.py
 
 demo: install jars
 	$(BIN)/python -m streams.demo
@@ -46,6 +46,7 @@ demo: install jars
 bench: install jars
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.liveconfig
+	$(BIN)/python -m bench.insights
 
 # Fault suite: kills workers and restarts the broker while input flows (10-20 min).
 chaos: install jars

@@ -1,4 +1,4 @@
-"""Command line: `python -m streams kafka|topics|worker|report ...` (docs/reference.md#1-commands)."""
+"""Command line: `python -m streams kafka|topics|worker|insights|report ...` (docs/reference.md#1-commands)."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,12 @@ def _worker(args) -> int:
     return run()
 
 
+def _insights(args) -> int:
+    from streams.cli.insights import run
+
+    return run()
+
+
 def _surveys(args) -> int:
     from streams.runtime import liveconfig
     from streams.runtime.settings import Settings
@@ -71,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="create: the app's topics, if missing; migrate: move an app that ran before its "
                              "internal topics were named from the app id onto its own (every worker stopped)")
     sub.add_parser("worker", help="run one worker with its HTTP bridge")
+    sub.add_parser("insights", help="the analysts' service: responses and lifecycle events into DuckDB, API and page")
     surveys = sub.add_parser("surveys", help="publish, show and compare surveys config versions (live config)")
     surveys.add_argument("action", choices=["apply", "show", "diff"])
     surveys.add_argument("file", nargs="?", help="the surveys file (default: STREAMS_CONFIG)")
@@ -85,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             return _topics(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "insights":
+            return _insights(args)
         if args.command == "surveys":
             if args.file is None and rest:  # `apply --dry-run FILE`: argparse leaves FILE over
                 args.file = rest.pop(0)

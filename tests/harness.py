@@ -7,6 +7,7 @@ each other's messages.
 from __future__ import annotations
 
 import base64
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import orjson
 from kafka import KafkaProducer
 
 from bench.common import DEFAULT_CONFIG, PrefixedWorker  # noqa: F401  (tests import DEFAULT_CONFIG from here)
+from streams.cli.workerprocess import WorkerProcess
+from streams.core.config import load_config
 from streams.runtime import topicread
 from streams.runtime.httpjson import request as http  # noqa: F401  (tests import it from here)
 from streams.runtime.localkafka import free_port  # noqa: F401  (tests import it from here)
@@ -133,3 +136,51 @@ class Worker(PrefixedWorker):
                 return result
             time.sleep(interval_s)
         return result
+
+
+INSIGHTS_COMMAND = [sys.executable, "-m", "streams", "insights"]
+ADMIN = {"Authorization": "Bearer test-admin-key"}
+
+
+class Insights(WorkerProcess):
+    """One `python -m streams insights` process reading the topics of `worker` (a Worker,
+    started or not: its environment names the topics and the admin key)."""
+
+    def __init__(self, worker: Worker, workdir: Path, env: dict | None = None):
+        self.worker = worker
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.db_path = self.workdir / "insights.duckdb"
+        self.env = {**worker.env, "STREAMS_INSIGHTS_PORT": str(self.port), "STREAMS_INSIGHTS_DB": str(self.db_path),
+                    "STREAMS_INSIGHTS_GROUP": f"{worker.name}-insights", **(env or {})}
+        super().__init__(self.env, self.workdir / "insights.log", f"http://127.0.0.1:{self.port}",
+                         command=INSIGHTS_COMMAND)
+
+    def start(self, timeout_s: float = 60.0) -> "Insights":
+        self.launch().wait_ready(timeout_s, interval_s=0.2)
+        return self
+
+    def get(self, path: str, headers: dict | None = None):
+        return http("GET", self.url + path, None, ADMIN if headers is None else headers)
+
+    def status(self) -> dict:
+        status, body = self.get("/v1/insights/status")
+        return body if status == 200 else {}
+
+    def caught_up(self, responses: int, timeout_s: float = 60.0) -> dict:
+        """The status once the reader holds `responses` responses and has no lag."""
+        deadline, status = time.monotonic() + timeout_s, {}
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status.get("responses") == responses and status.get("lag") == 0:
+                return status
+            time.sleep(0.3)
+        raise AssertionError(f"insights never caught up to {responses} responses: {status}\n{self.log_tail()}")
+
+
+def create_topics(worker: Worker) -> None:
+    """The worker's topics, without starting it (a test that only produces and reads)."""
+    from streams.cli.admin import create_topics as create
+
+    create(worker.bootstrap, load_config(worker.config_path), app_id=worker.env["STREAMS_APP_ID"], quiet=True)

@@ -31,7 +31,7 @@ EXPLICIT_ANCHOR = re.compile(r"""<a\s+(?:id|name)=["']([^"']+)["']""")
 NUMBERING = re.compile(r"^\d+(\.\d+)*\.?\s+")
 
 SECTIONS = ("1-commands", "2-environment", "3-topics", "4-message-shapes", "5-http", "6-config",
-            "7-reason-codes")
+            "7-reason-codes", "8-insights")
 MESSAGE_SHAPES = ("inbound-segment-messages", "user-state", "decisions", "outbound", "responses",
                   "scores", "dead-letter")
 HTTP = ("ingestion", "eligibility", "widget-events", "admin", "service")
@@ -158,7 +158,8 @@ def test_reference_citations_are_found():
 # --- the repository ---------------------------------------------------------------------------
 
 def test_no_file_cites_the_unpublished_spec(files):
-    offenders = [f"{name}:{number}" for name, number, _ in occurrences(SPEC_CITATION, files)]
+    ours = [(name, text) for name, text in files if "/vendor/" not in f"/{name}"]  # others' licences use the word
+    offenders = [f"{name}:{number}" for name, number, _ in occurrences(SPEC_CITATION, ours)]
     assert not offenders, f"cite {REFERENCE_PATH} and its section instead: {offenders}"
 
 

@@ -11,10 +11,8 @@ import orjson
 from streams.core import scoring
 from streams.core import topics as names
 from streams.runtime.app import app, responses_topic, scores
-from streams.core.config import SURVEY_TYPES
-from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, InvalidInput
+from streams.core.errors import InvalidInput
 from streams.runtime.metrics import registry
-from streams.core.timeutil import day_of, parse_iso
 from streams.runtime.emit import dead_letter, send
 
 
@@ -23,18 +21,7 @@ def _response(raw: bytes) -> tuple[str, str, str, dict]:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("invalid_json", None, None, f"response is not JSON: {exc}") from None
-    if not isinstance(record, dict):
-        raise InvalidInput(NOT_AN_OBJECT, None, type(record).__name__, "response must be an object")
-    for name in ("surveyId", "surveyType", "completedAt", "responseId"):
-        if not isinstance(record.get(name), str):
-            raise InvalidInput(MISSING_FIELD if record.get(name) is None else INVALID_FIELD, name, record.get(name),
-                               f"response needs a string {name}")
-    completed = parse_iso(record["completedAt"])
-    if completed is None:
-        raise InvalidInput(INVALID_FIELD, "completedAt", record["completedAt"], "completedAt is not an ISO date-time")
-    if record["surveyType"] not in SURVEY_TYPES:
-        raise InvalidInput(INVALID_FIELD, "surveyType", record["surveyType"], "unknown survey type")
-    return record["surveyId"], record["surveyType"], day_of(completed), record
+    return (*scoring.response_key(record), record)
 
 
 @app.agent(responses_topic, name="streams.agents.scores.score_responses")

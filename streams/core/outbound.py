@@ -27,18 +27,12 @@ from typing import Any
 
 from streams.core.config import Survey
 from streams.core.lifecycle import ANSWERED, COMPLETED, Output
-from streams.core.scoring import PMF_CATEGORIES, normalize_score
+from streams.core.scoring import CATEGORIES, PMF_CATEGORIES, normalize_score
 from streams.core.state import trait_snapshot
 from streams.core.timeutil import iso
 
 LIBRARY_NAME = "survey-streams"
 TRAIT_PREFIX = "trait:"
-# Inclusive ranges of the standard scales; docs/reference.md#scores for nps/csat, the usual CES bands.
-_CATEGORIES = {
-    "nps": ((9, 10, "promoter"), (7, 8, "passive"), (0, 6, "detractor")),
-    "csat": ((4, 5, "satisfied"), (3, 3, "neutral"), (1, 2, "unsatisfied")),
-    "ces": ((5, 7, "easy"), (4, 4, "neutral"), (1, 3, "difficult")),
-}
 
 
 def _digest(*parts: str) -> str:
@@ -75,7 +69,7 @@ def score_and_category(survey: Survey, answers: dict) -> tuple[Any, str | None]:
         return category, category
     if isinstance(value, bool) or not isinstance(value, int):
         return None, None
-    category = next((name for low, high, name in _CATEGORIES[survey.type] if low <= value <= high), None)
+    category = next((name for low, high, name in CATEGORIES[survey.type] if low <= value <= high), None)
     return value, category
 
 

@@ -24,9 +24,12 @@ message size. Replays only reach back to the last committed offset, far fewer re
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from streams.core.config import PMF_CHOICES
+from streams.core.config import PMF_CHOICES, SURVEY_TYPES
+from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, InvalidInput
+from streams.core.timeutil import day_of, parse_iso
 
 RESPONSE_IDS_MAX = 5000
 PMF_CATEGORIES = ("very_disappointed", "somewhat_disappointed", "not_disappointed")
@@ -37,6 +40,14 @@ _SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 NPS_PROMOTER_MIN = 9
 NPS_DETRACTOR_MAX = 6
 CSAT_SATISFIED_MIN = 4
+# Inclusive ranges of the standard scales' categories (docs/reference.md#outbound, and show_if): docs/reference.md#scores for
+# nps/csat, the usual CES bands; PMF's categories are its values.
+CATEGORIES = {
+    "nps": ((9, 10, "promoter"), (7, 8, "passive"), (0, 6, "detractor")),
+    "csat": ((4, 5, "satisfied"), (3, 3, "neutral"), (1, 2, "unsatisfied")),
+    "ces": ((5, 7, "easy"), (4, 4, "neutral"), (1, 3, "difficult")),
+}
+Z95 = 1.96  # the two-sided 95% quantile of the normal distribution, as docs/reference.md#8-insights writes it
 
 
 def score_values(survey_type: str) -> tuple[str, ...]:
@@ -158,3 +169,100 @@ def score_record(survey_id: str, survey_type: str, day: str, acc: dict) -> dict:
         "score": value,
         "breakdown": breakdown,
     }
+
+
+def category_names(survey_type: str) -> tuple[str, ...]:
+    """The categories of a type, best first."""
+    if survey_type == "pmf":
+        return PMF_CATEGORIES
+    return tuple(name for _, _, name in CATEGORIES[survey_type])
+
+
+def category_of(survey_type: str, value: Any) -> str | None:
+    """The category of a score (an accumulator key or the number itself); None outside the scale."""
+    key = normalize_score(survey_type, value)
+    if key is None:
+        return None
+    if survey_type == "pmf":
+        return key
+    number = int(key)
+    return next((name for low, high, name in CATEGORIES[survey_type] if low <= number <= high), None)
+
+
+def category_counts(counts: dict, survey_type: str) -> dict:
+    """{category: n} of value counts ({accumulator key: n}), every category present."""
+    result = {name: 0 for name in category_names(survey_type)}
+    for value, count in counts.items():
+        name = category_of(survey_type, value)
+        if name is not None:
+            result[name] += int(count)
+    return result
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion, as fractions in [0, 1]; None when n is 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def nps_interval(promoters: int, detractors: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The normal interval of an NPS: score ± z·√(var/n)·100, var the variance of +1/0/−1
+    per response, clamped to [−100, 100]; None when n is 0."""
+    if n <= 0:
+        return None
+    p, d = promoters / n, detractors / n
+    mean = p - d
+    variance = max(p + d - mean * mean, 0.0)
+    half = z * math.sqrt(variance / n)
+    return max(-100.0, 100 * (mean - half)), min(100.0, 100 * (mean + half))
+
+
+def interval(acc: dict, survey_type: str) -> list[float] | None:
+    """The 95% interval of the score of `acc` (docs/reference.md#8-insights), rounded as scores are; None
+    when no response is counted. NPS: the normal interval. CSAT, PMF: Wilson on the share
+    that makes the score, in percent. CES, a mean on 1-7: Wilson on the mean's place on
+    the scale ((mean − 1) / 6 as the proportion), mapped back onto 1-7."""
+    stored = acc.get("counts") or {}
+    counts = {value: int(stored.get(value, 0)) for value in score_values(survey_type)}
+    n = sum(counts.values())
+    if n == 0:
+        return None
+    if survey_type == "nps":
+        promoters = sum(c for v, c in counts.items() if int(v) >= NPS_PROMOTER_MIN)
+        detractors = sum(c for v, c in counts.items() if int(v) <= NPS_DETRACTOR_MAX)
+        low, high = nps_interval(promoters, detractors, n)
+        return [round(low, 2), round(high, 2)]
+    if survey_type == "ces":
+        low_end, high_end = _SCALES["ces"]
+        span = high_end - low_end
+        mean = sum(int(v) * c for v, c in counts.items()) / n
+        low, high = wilson((mean - low_end) / span * n, n)
+        return [round(low_end + span * low, 2), round(low_end + span * high, 2)]
+    if survey_type == "csat":
+        successes = sum(c for v, c in counts.items() if int(v) >= CSAT_SATISFIED_MIN)
+    else:
+        successes = counts["very_disappointed"]
+    low, high = wilson(successes, n)
+    return [round(100 * low, 2), round(100 * high, 2)]
+
+
+def response_key(record: Any) -> tuple[str, str, str]:
+    """(surveyId, surveyType, day of completedAt) of a `surveys.responses` value
+    (docs/reference.md#responses), what its score is counted under; InvalidInput naming the field otherwise."""
+    if not isinstance(record, dict):
+        raise InvalidInput(NOT_AN_OBJECT, None, type(record).__name__, "response must be an object")
+    for name in ("surveyId", "surveyType", "completedAt", "responseId"):
+        if not isinstance(record.get(name), str):
+            raise InvalidInput(MISSING_FIELD if record.get(name) is None else INVALID_FIELD, name, record.get(name),
+                               f"response needs a string {name}")
+    completed = parse_iso(record["completedAt"])
+    if completed is None:
+        raise InvalidInput(INVALID_FIELD, "completedAt", record["completedAt"], "completedAt is not an ISO date-time")
+    if record["surveyType"] not in SURVEY_TYPES:
+        raise InvalidInput(INVALID_FIELD, "surveyType", record["surveyType"], "unknown survey type")
+    return record["surveyId"], record["surveyType"], day_of(completed)

@@ -29,6 +29,7 @@ def run(out: Console, processes: Processes, args: argparse.Namespace) -> None:
     processes.create_topics()
     start_offsets = kafka_io.end_offsets(processes.bootstrap, [config.topics[t] for t in OUTPUT_TOPICS])
     processes.start_worker(args.port)
+    processes.start_insights()
     replayed = replay_sample(out, processes.url, args.sample)
     processes.wait_until_processed("sample stream")
     out.step("decisions settled")
@@ -37,7 +38,8 @@ def run(out: Console, processes: Processes, args: argparse.Namespace) -> None:
     wait_for_responses(out, config, processes.bootstrap, start_offsets, sessions.responses)
     Summary(config, processes.bootstrap, processes.url, start_offsets).print(replayed)
     pause_a_survey_live(out, config, processes.bootstrap, processes.url, processes.settings.app_id)
-    print_try_it(processes.url, sessions.example_users, args.keep, processes.worker.pid, processes.started_broker)
+    print_try_it(processes.url, sessions.example_users, args.keep, processes.worker.pid, processes.started_broker,
+                 processes.insights_url, processes.insights.pid)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ KAFKA_PORT, CONTROLLER_PORT = 9092, 9093
 WRITE_KEY = "demo-key"
 ADMIN_KEY = "demo-admin"
 DEFAULT_PORT = 6066
+INSIGHTS_PORT = 6070
 
 
 def admin_headers() -> dict:

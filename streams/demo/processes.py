@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,12 +16,14 @@ from streams.core.config import Config
 from streams.runtime.settings import Settings
 from streams.demo import kafka_io
 from streams.demo.console import Console, DemoError, rel
-from streams.demo.defaults import (ADMIN_KEY, CONTROLLER_PORT, DATA_DIR, DEFAULT_PORT, DEMO_DIR, KAFKA_DIR, KAFKA_PORT,
-                       WRITE_KEY)
+from streams.demo.defaults import (ADMIN_KEY, CONTROLLER_PORT, DATA_DIR, DEFAULT_PORT, DEMO_DIR, INSIGHTS_PORT, KAFKA_DIR,
+                       KAFKA_PORT, WRITE_KEY)
 
 SETTLE_TIMEOUT_S = 120.0
 WORKER_START_TIMEOUT_S = 120.0
 WORKER_PID_FILE = DEMO_DIR / "worker.pid"
+INSIGHTS_PID_FILE = DEMO_DIR / "insights.pid"
+INSIGHTS_START_TIMEOUT_S = 60.0
 
 
 class Processes:
@@ -34,6 +37,8 @@ class Processes:
         self.worker_log = DEMO_DIR / "worker.log"
         self.url = ""
         self.topic_names = config.topics.for_app(settings.app_id)  # until create_topics asks the cluster
+        self.insights: WorkerProcess | None = None
+        self.insights_url = ""
 
     def topic(self, logical: str) -> str:
         """A topic's name on the cluster connect_kafka found (the app's internal ones included)."""
@@ -85,12 +90,7 @@ class Processes:
         elif not localkafka.port_free(port):
             raise DemoError(f"port {port} is in use: pass another --port")
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "STREAMS_DATA_DIR": str(DATA_DIR),
-               "STREAMS_WRITE_KEYS": WRITE_KEY, "STREAMS_ADMIN_KEY": ADMIN_KEY,
-               "STREAMS_WEB_HOST": "127.0.0.1", "STREAMS_WEB_PORT": str(port),
-               "STREAMS_CONFIG": str(Path(self.settings.config_path).resolve())}
-        env.pop("STREAMS_WIDGET_KEY", None)  # the example page and the sessions send no key
-        env.pop("STREAMS_SECURE_SECRET", None)
+        env = {**self._env(), "STREAMS_WEB_HOST": "127.0.0.1", "STREAMS_WEB_PORT": str(port)}
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
         # Its own session: Ctrl-C reaches the demo only, which then stops the worker in order.
         self.worker = WorkerProcess(env, self.worker_log, self.url, own_session=True).launch(
@@ -103,16 +103,27 @@ class Processes:
             raise DemoError(f"the {error}") from error
         self.out.step(f"worker ready: bridge at {self.url}")
 
+    def _env(self) -> dict:
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "STREAMS_DATA_DIR": str(DATA_DIR),
+               "STREAMS_WRITE_KEYS": WRITE_KEY, "STREAMS_ADMIN_KEY": ADMIN_KEY,
+               "STREAMS_CONFIG": str(Path(self.settings.config_path).resolve())}
+        env.pop("STREAMS_WIDGET_KEY", None)  # the example page and the sessions send no key
+        env.pop("STREAMS_SECURE_SECRET", None)
+        return env
+
     def _stop_previous_worker(self) -> None:
         """A worker an earlier `--keep` run left behind would share the partitions: stop it."""
+        self._stop_previous(WORKER_PID_FILE, "worker")
+
+    def _stop_previous(self, pid_file: Path, command: str) -> None:
         try:
-            pid = int(WORKER_PID_FILE.read_text().strip())
+            pid = int(pid_file.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except (OSError, ValueError):
             return
-        if "streams\x00worker" not in cmdline:
+        if f"streams\x00{command}" not in cmdline:
             return
-        self.out.step(f"stopping the demo worker an earlier --keep run left running (pid {pid})")
+        self.out.step(f"stopping the demo {command} an earlier --keep run left running (pid {pid})")
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -120,7 +131,27 @@ class Processes:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
             time.sleep(0.2)
-        WORKER_PID_FILE.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
+
+    # -------------------------------------------------------- insights
+
+    def start_insights(self) -> None:
+        """`python -m streams insights` beside the worker: its page follows the demo's responses."""
+        self._stop_previous(INSIGHTS_PID_FILE, "insights")  # it would hold the DuckDB file
+        port = INSIGHTS_PORT if localkafka.port_free(INSIGHTS_PORT) else localkafka.free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**self._env(), "STREAMS_INSIGHTS_HOST": "127.0.0.1", "STREAMS_INSIGHTS_PORT": str(port),
+               "STREAMS_INSIGHTS_DB": str(DATA_DIR / "insights.duckdb")}
+        self.insights = WorkerProcess(env, DEMO_DIR / "insights.log", url, own_session=True,
+                                      command=[sys.executable, "-m", "streams", "insights"]).launch(
+            f"\n==== demo insights started {datetime.now(timezone.utc).isoformat()} ====\n".encode())
+        INSIGHTS_PID_FILE.write_text(str(self.insights.pid))
+        try:
+            self.insights.wait_ready(INSIGHTS_START_TIMEOUT_S, interval_s=0.3)
+        except (WorkerExited, WorkerNotReady) as error:
+            raise DemoError(f"the insights service ({rel(DEMO_DIR / 'insights.log')}): {error}") from error
+        self.insights_url = f"{url}/insights/"
+        self.out.step(f"insights ready: {self.insights_url} (admin key {ADMIN_KEY}), log {rel(DEMO_DIR / 'insights.log')}")
 
     def wait_until_processed(self, what: str) -> None:
         """Wait until the worker's consumer group has read every input, twice in a row."""
@@ -146,6 +177,10 @@ class Processes:
     # -------------------------------------------------------- tear-down
 
     def stop(self) -> None:
+        if self.insights is not None and self.insights.running():
+            self.out.step(f"stopping the insights service (pid {self.insights.pid})")
+            self.insights.stop()
+            INSIGHTS_PID_FILE.unlink(missing_ok=True)
         if self.worker is not None and self.worker.running():
             self.out.step(f"stopping the worker (pid {self.worker.pid})")
             self.worker.stop()
@@ -157,6 +192,8 @@ class Processes:
 
     def kill(self) -> None:
         """A second Ctrl-C during stop(): stop harder, without waiting."""
+        if self.insights is not None and self.insights.running():
+            self.insights.proc.kill()
         if self.worker is not None and self.worker.running():
             self.worker.proc.kill()
         if self.started_broker:

@@ -179,7 +179,12 @@ class Summary:
         return totals
 
 
-def print_try_it(url: str, example_users: dict[str, str], keep: bool, worker_pid: int, started_broker: bool) -> None:
+def print_try_it(url: str, example_users: dict[str, str], keep: bool, worker_pid: int, started_broker: bool,
+                 insights_url: str = "", insights_pid: int | None = None) -> None:
+    if insights_url:
+        heading("Insights")
+        print(f"  {insights_url}  (admin key {ADMIN_KEY}): score trends with their 95% intervals, funnel,")
+        print("  breakdown by trait, the responses and their comments, CSV (docs/insights.md)")
     heading("Answer a survey yourself")
     if not example_users:
         print("  (no eligible user left for the example page)")
@@ -188,9 +193,10 @@ def print_try_it(url: str, example_users: dict[str, str], keep: bool, worker_pid
     any_user = next(iter(example_users.values()), "u1001")
     print(f"  why (not):   curl -H 'Authorization: Bearer {ADMIN_KEY}' {url}/v1/users/{any_user}/explain")
     if keep:
-        print(f"\n  The worker (pid {worker_pid}) and "
+        pids = f"{worker_pid} {insights_pid}" if insights_pid else str(worker_pid)
+        print(f"\n  The worker (pid {worker_pid}), the insights service and "
               f"{'the broker' if started_broker else 'the broker (not started by the demo)'} keep running. Stop with:")
-        print(f"    kill {worker_pid}" + (f"; {rel_exe()} -m streams kafka down --dir {rel(KAFKA_DIR)}"
+        print(f"    kill {pids}" + (f"; {rel_exe()} -m streams kafka down --dir {rel(KAFKA_DIR)}"
                                           if started_broker else ""))
     else:
-        print(f"  (the worker stops now: run `{rel_exe()} -m streams.demo --keep` to keep it up for this)")
+        print(f"  (the worker and insights stop now: run `{rel_exe()} -m streams.demo --keep` to keep them up for this)")

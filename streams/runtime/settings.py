@@ -81,6 +81,21 @@ class Settings:
     # docs/reference.md#2-environment: the networks whose addresses a worker calls when it routes a request to
     # the worker another one advertised (streams.runtime.peers).
     peer_networks: tuple = parse_networks(DEFAULT_PEER_NETWORKS)
+    # docs/reference.md#8-insights: the insights service's DuckDB file (empty: insights.duckdb under
+    # STREAMS_DATA_DIR) and port; host and consumer group beyond the contract.
+    insights_db: str = ""
+    insights_host: str = "127.0.0.1"
+    insights_port: int = 6070
+    insights_group: str = ""
+
+    @property
+    def insights_db_path(self) -> str:
+        return self.insights_db or os.path.join(self.data_dir, "insights.duckdb")
+
+    @property
+    def insights_group_id(self) -> str:
+        """The insights reader's consumer group: its own, named from the app id by default."""
+        return self.insights_group or f"{self.app_id}-insights"
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -110,6 +125,10 @@ class Settings:
             standby_replicas=_parsed(env, "STREAMS_STANDBY_REPLICAS", int, d.standby_replicas),
             redecide_per_s=max(_parsed(env, "STREAMS_REDECIDE_PER_S", _number(float), d.redecide_per_s), 1.0),
             peer_networks=_parsed(env, "STREAMS_PEER_NETWORKS", parse_networks, d.peer_networks),
+            insights_db=env.get("STREAMS_INSIGHTS_DB", ""),
+            insights_host=env.get("STREAMS_INSIGHTS_HOST") or d.insights_host,
+            insights_port=_parsed(env, "STREAMS_INSIGHTS_PORT", int, d.insights_port),
+            insights_group=env.get("STREAMS_INSIGHTS_GROUP", ""),
         )
 
     @property

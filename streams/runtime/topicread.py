@@ -32,12 +32,18 @@ def servers(bootstrap: str) -> list[str]:
     return [server.strip() for server in bootstrap.split(",") if server.strip()]
 
 
-def consumer(bootstrap: str, client_id: str = "survey-streams-reader", timeout_s: float = READ_TIMEOUT_S) -> KafkaConsumer:
+def consumer(bootstrap: str, client_id: str = "survey-streams-reader", timeout_s: float = READ_TIMEOUT_S,
+             group_id: str | None = None) -> KafkaConsumer:
+    """A read_committed consumer that commits nothing by itself; `group_id` only names a
+    group to commit to by hand (partitions are assigned, never subscribed)."""
     wanted = {
         "bootstrap_servers": servers(bootstrap),
-        "group_id": None,
+        "group_id": group_id,
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
+        # An offset no longer on the broker (retention, a topic made anew): from the oldest
+        # record kept, never silently from the end.
+        "auto_offset_reset": "earliest",
         "allow_auto_create_topics": False,  # a reader must not create the topic it reads
         "client_id": client_id,
         "bootstrap_timeout_ms": int(timeout_s * 1000),  # kafka-python >= 3

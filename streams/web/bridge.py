@@ -7,7 +7,6 @@ local or routed from another worker, carries the CORS headers.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import socket
 import time
@@ -28,6 +27,7 @@ from streams.runtime import peers
 from streams.runtime.app import app, settings, users
 from streams.runtime.emit import DeadLetterFailed
 from streams.core.errors import INVALID_JSON, InvalidInput
+from streams.runtime.httpcommon import ADMIN_REQUIRED, bearer_ok, error_body, same_secret
 from streams.runtime.metrics import registry
 from streams.schemas import segment as segment_schema
 from streams.runtime.signing import derived_key
@@ -48,17 +48,6 @@ UNAVAILABLE = (KafkaError, ProducerSendError, DeadLetterFailed, asyncio.TimeoutE
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def same_secret(given: str | None, expected: str) -> bool:
-    # Header values that are not UTF-8 arrive with surrogate escapes: compare their bytes.
-    return given is not None and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
-
-
-def error_body(status_code: str, detail: str, field: str | None = None) -> dict:
-    """An error answer (docs/reference.md#every-answer): `code`/`message` as Segment's and RudderStack's SDKs read
-    them, with `error`/`detail` as before and the field that failed."""
-    return {"error": status_code, "code": status_code, "detail": detail, "message": detail, "field": field}
 
 
 def json_response(body, status: int) -> web.Response:
@@ -125,8 +114,7 @@ class BridgeView(View):
         return not settings.widget_key or same_secret(request.headers.get("X-Widget-Key"), settings.widget_key)
 
     def admin_ok(self, request: Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        return bool(settings.admin_key) and header.startswith("Bearer ") and same_secret(header[7:].strip(), settings.admin_key)
+        return bearer_ok(request.headers.get("Authorization"), settings.admin_key)
 
     async def body(self, request: Request, limit: int) -> bytes:
         """The request body (inflated if the client said gzip), or InvalidInput / TooLarge.
@@ -157,7 +145,7 @@ class BridgeView(View):
         """The prologue of an admin view of one user (admin key, id, owner): None when this
         worker answers, else the refusal or the owning worker's answer."""
         if not self.admin_ok(request):
-            return self.refuse(401, "unauthorized", "admin key required (Authorization: Bearer <key>)")
+            return self.refuse(401, "unauthorized", ADMIN_REQUIRED)
         bad_id = user_path(user_id)
         if bad_id is not None:
             return self.refuse_input(400, bad_id)

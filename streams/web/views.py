@@ -24,7 +24,8 @@ from streams.core.state import public_user
 from streams.core.timeutil import iso
 from streams.runtime.emit import dead_letter, send
 from streams.runtime.userstore import read_state as load_user
-from streams.web.bridge import BridgeView, now_ms, same_secret, user_path
+from streams.runtime.httpcommon import same_secret
+from streams.web.bridge import BridgeView, now_ms, user_path
 
 STATIC = Path(__file__).parent / "static"
 WIDGET_JS = (STATIC / "widget.js").read_bytes()

@@ -161,3 +161,100 @@ def test_nps_does_not_depend_on_order(scores, random):
     for index, value in shuffled:
         acc = scoring.add_response(acc, "nps", value, f"r{index}")
     assert scoring.score(acc, "nps") == score_of("nps", scores)
+
+
+# --- 95% intervals (docs/reference.md#8-insights) -------------------------------------------------------
+
+@pytest.mark.parametrize("successes, n, expected", [
+    # Published Wilson intervals (z = 1.96).
+    (8, 10, (0.4902, 0.9433)),
+    (5, 10, (0.2366, 0.7634)),
+    (0, 10, (0.0, 0.2775)),
+    (1, 1, (0.2065, 1.0)),
+    (0, 1, (0.0, 0.7935)),
+    (2, 3, (0.2077, 0.9385)),
+])
+def test_wilson_interval(successes, n, expected):
+    low, high = scoring.wilson(successes, n)
+    assert (round(low, 4), round(high, 4)) == expected
+    assert 0.0 <= low <= successes / n <= high <= 1.0
+
+
+def test_wilson_and_nps_intervals_of_nothing():
+    assert scoring.wilson(0, 0) is None
+    assert scoring.nps_interval(0, 0, 0) is None
+
+
+@pytest.mark.parametrize("survey_type, scores, expected", [
+    # NPS: 2 promoters, 1 detractor of 5: mean .2, var .6 - .04 = .56; 1.96 * sqrt(.56 / 5) = .6559
+    ("nps", [10, 9, 8, 7, 0], [-45.59, 85.59]),
+    # one kind only: no variance, the interval is the score
+    ("nps", [10, 10, 10], [100.0, 100.0]),
+    ("nps", [7, 8], [0.0, 0.0]),
+    # 3 promoters, 1 detractor of 4: mean .5, var .75, half .8487: the top is clamped at 100
+    ("nps", [10, 10, 10, 0], [-34.87, 100.0]),
+    ("nps", [0, 0, 0, 10], [-100.0, 34.87]),
+    # CSAT, PMF: Wilson in percent
+    ("csat", [5, 5, 5, 5, 4, 4, 4, 4, 3, 1], [49.02, 94.33]),
+    ("csat", [3], [0.0, 79.35]),
+    ("pmf", ["very_disappointed", "not_disappointed"], [9.45, 90.55]),
+    # CES: Wilson on (mean - 1) / 6 mapped back onto 1-7; mean 5 of 3 -> proportion 2/3
+    ("ces", [7, 5, 3], [2.25, 6.63]),
+    ("ces", [1, 2], [1.02, 5.27]),
+])
+def test_score_intervals(survey_type, scores, expected):
+    acc = accumulate(survey_type, scores)
+    assert scoring.interval(acc, survey_type) == expected
+    value, _ = scoring.score(acc, survey_type)
+    assert expected[0] <= value <= expected[1]
+
+
+@pytest.mark.parametrize("survey_type", ["nps", "csat", "ces", "pmf"])
+def test_no_interval_without_responses(survey_type):
+    assert scoring.interval(scoring.new_accumulator(survey_type), survey_type) is None
+
+
+@given(st.lists(st.integers(0, 10), min_size=1, max_size=200))
+def test_nps_interval_holds_the_score_within_bounds(scores):
+    acc = accumulate("nps", scores)
+    low, high = scoring.interval(acc, "nps")
+    value, _ = scoring.score(acc, "nps")
+    assert -100.0 <= low <= value <= high <= 100.0
+
+
+@pytest.mark.parametrize("survey_type, value, category", [
+    ("nps", 10, "promoter"), ("nps", "9", "promoter"), ("nps", 8, "passive"), ("nps", 6, "detractor"),
+    ("nps", 0, "detractor"), ("nps", 11, None),
+    ("csat", 5, "satisfied"), ("csat", 3, "neutral"), ("csat", 1, "unsatisfied"), ("csat", 0, None),
+    ("ces", 7, "easy"), ("ces", 4, "neutral"), ("ces", 3, "difficult"),
+    ("pmf", "Very disappointed", "very_disappointed"), ("pmf", "not_disappointed", "not_disappointed"),
+    ("pmf", "maybe", None),
+])
+def test_category_of(survey_type, value, category):
+    assert scoring.category_of(survey_type, value) == category
+
+
+def test_category_counts_cover_every_category():
+    counts = scoring.category_counts({"10": 2, "9": 1, "7": 4, "0": 1, "5": 0}, "nps")
+    assert counts == {"promoter": 3, "passive": 4, "detractor": 1}
+    assert scoring.category_counts({}, "pmf") == {c: 0 for c in scoring.PMF_CATEGORIES}
+
+
+@pytest.mark.parametrize("record, field", [
+    ([], None),
+    ({"surveyType": "nps", "completedAt": "2026-01-01T00:00:00Z", "responseId": "r"}, "surveyId"),
+    ({"surveyId": "s", "surveyType": "nps", "completedAt": "yesterday", "responseId": "r"}, "completedAt"),
+    ({"surveyId": "s", "surveyType": "stars", "completedAt": "2026-01-01T00:00:00Z", "responseId": "r"}, "surveyType"),
+    ({"surveyId": "s", "surveyType": "nps", "completedAt": "2026-01-01T00:00:00Z", "responseId": 3}, "responseId"),
+])
+def test_response_key_refuses_naming_the_field(record, field):
+    from streams.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        scoring.response_key(record)
+    assert refused.value.field == field
+
+
+def test_response_key_is_the_utc_day():
+    record = {"surveyId": "s", "surveyType": "csat", "completedAt": "2026-01-01T23:30:00-02:00", "responseId": "r"}
+    assert scoring.response_key(record) == ("s", "csat", "2026-01-02")
