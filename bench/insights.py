@@ -208,7 +208,7 @@ def bench_kafka(count: int) -> dict:
     from bench.common import Broker
     from streams.core.config import parse_config
     from streams.insights.reader import Reader
-    from streams.runtime import topics as names
+    from streams.core import topics as names
 
     with Broker() as broker:
         prefix = f"bench-insights-{int(time.time())}"

@@ -181,6 +181,6 @@ class Insights(WorkerProcess):
 
 def create_topics(worker: Worker) -> None:
     """The worker's topics, without starting it (a test that only produces and reads)."""
-    from streams.cli.admin import create_topics as create
+    from streams.runtime.topics import create_topics as create
 
-    create(worker.bootstrap, load_config(worker.config_path), app_id=worker.env["STREAMS_APP_ID"], quiet=True)
+    create(worker.bootstrap, load_config(worker.config_path), worker.topics, quiet=True)

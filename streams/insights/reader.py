@@ -24,7 +24,7 @@ from streams.core.config import Config
 from streams.insights.records import Batch, EventKinds, add_event, add_response
 from streams.insights.store import Store
 from streams.runtime import topicread
-from streams.runtime import topics as names
+from streams.core import topics as names
 
 log = logging.getLogger(__name__)
 POLL_MS = 500
