@@ -8,10 +8,16 @@ Per survey every rule is evaluated (explain shows them all); the reason is the f
 failing rule in contract order. When every failing rule is one that time alone lifts,
 `eligible_at` is the first instant at which all of them pass, confirmed by deciding again
 at that instant (the survey's window or the trigger's window may have closed by then).
+
+A survey whose rules raise (a config value no validation foresaw) is isolated: it gets the
+reason `config_error`, is logged once per config version and counted (survey_errors, shown
+on /metrics), and the other surveys decide as if it were not there.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
@@ -26,9 +32,14 @@ RULES = (
     "recently_displayed", "global_wait",
 )
 ELIGIBLE = "eligible"
+CONFIG_ERROR = "config_error"  # the survey's rules raised (docs/configuration.md)
 SAMPLE_BUCKETS = 10_000  # sample_percent has two decimals of resolution
 
 _NO_HISTORY: dict = {}
+log = logging.getLogger(__name__)
+# Decisions in which a survey's rules raised, per survey id (streams.runtime.metrics reads it).
+survey_errors: Counter = Counter()
+_reported: set = set()  # (config version, survey id) already logged
 
 
 @dataclass(frozen=True)
@@ -38,12 +49,24 @@ class SurveyVerdict:
     reason: str
     eligible_at: int | None  # None when eligible now, or when time alone will not do it
     outcomes: tuple = field(repr=False, compare=False)  # (passed, unblock, detail) in RULES order
+    error: str | None = field(default=None, compare=False)  # why the rules raised (reason config_error)
 
     @property
     def rules(self) -> list[dict]:
         """Every rule's verdict, {"rule", "passed", "detail"}, in RULES order."""
-        return [{"rule": name, "passed": passed, "detail": detail if isinstance(detail, str) else detail()}
+        if self.error is not None:
+            return [{"rule": CONFIG_ERROR, "passed": False, "detail": self.error}]
+        return [{"rule": name, "passed": passed, "detail": _detail(detail)}
                 for name, (passed, _, detail) in zip(RULES, self.outcomes)]
+
+
+def _detail(detail) -> str:
+    if isinstance(detail, str):
+        return detail
+    try:
+        return detail()
+    except Exception as error:  # explain must answer whatever a detail trips on
+        return f"(no detail: {error!r})"
 
 
 @dataclass(frozen=True)
@@ -262,6 +285,22 @@ def _verdict(survey: Survey, user: _User, recontact_days: float, now: int, every
     return SurveyVerdict(survey.id, False, failing[0][0], eligible_at, outcomes)
 
 
+def _isolated(survey: Survey, user: _User, recontact_days: float, now: int, every_rule: bool,
+              config_version: str) -> SurveyVerdict:
+    """The survey's verdict; `config_error` if its rules raise, so that one survey cannot
+    take the decision (and every other survey) down with it."""
+    try:
+        return _verdict(survey, user, recontact_days, now, every_rule)
+    except Exception as error:
+        survey_errors[survey.id] += 1
+        if (config_version, survey.id) not in _reported:
+            _reported.add((config_version, survey.id))
+            log.error("a survey's rules failed: it is left out of decisions under this config version",
+                      extra={"survey": survey.id, "configVersion": config_version, "error": repr(error)},
+                      exc_info=True)
+        return SurveyVerdict(survey.id, False, CONFIG_ERROR, None, (), error=f"the survey's rules failed: {error!r}")
+
+
 def _rank(survey: Survey) -> tuple[int, int]:
     return -survey.priority, survey.order
 
@@ -272,7 +311,8 @@ def decide(state: dict | None, config: Config, now: int, user_id: str | None = N
     `every_rule`: evaluate every rule of every survey (what explain shows)."""
     user = _User(state, user_id)
     recontact_days = config.project.recontact_days
-    verdicts = tuple(_verdict(survey, user, recontact_days, now, every_rule) for survey in config.surveys)
+    verdicts = tuple(_isolated(survey, user, recontact_days, now, every_rule, config.version)
+                     for survey in config.surveys)
     eligible = [survey for survey, verdict in zip(config.surveys, verdicts) if verdict.eligible]
     if eligible:
         return Decision(True, min(eligible, key=_rank), ELIGIBLE, None, verdicts, config.version)
@@ -282,7 +322,9 @@ def decide(state: dict | None, config: Config, now: int, user_id: str | None = N
         reason = "not_identified"
     else:
         active = [(survey, verdict) for survey, verdict in zip(config.surveys, verdicts) if survey.active]
-        reason = min(active, key=lambda pair: _rank(pair[0]))[1].reason if active else "survey_inactive"
+        # A failed survey does not speak for the decision while another active one decided.
+        decided = [pair for pair in active if pair[1].reason != CONFIG_ERROR] or active
+        reason = min(decided, key=lambda pair: _rank(pair[0]))[1].reason if decided else "survey_inactive"
     return Decision(False, None, reason, eligible_at, verdicts, config.version)
 
 
