@@ -14,13 +14,15 @@ from typing import Any
 
 import yaml
 
-from streams.core import configcheck, pages as page_rules
+from streams.core import configcheck
 from streams.core.configcheck import (
     MAX_COUNT, MAX_DAYS, MAX_DISPLAY_MINUTES, MAX_HOURS, MAX_PARTITIONS, MAX_PRIORITY, Checker)
 from streams.core.configquestions import (  # noqa: F401  (Filter, Question, ShowIf are the config's types)
     CATEGORIES, DAYS_OPERATORS, LIST_OPERATORS, NO_VALUE_OPERATORS, OPERATORS, QUESTION_KINDS, Filter, Question, ShowIf, filter_item, parse_locales, parse_questions,
     parse_texts)
-from streams.core.devices import DEVICE_TYPES
+from streams.core.configtargeting import (  # noqa: F401  (the config's types)
+    MAX_DELAY_SECONDS, CancelOn, PageRule, SurveyLimits, parse_cancel_on, parse_devices, parse_pages,
+    parse_survey_limits)
 from streams.core.errors import ConfigError
 from streams.runtime import topics as topic_names
 
@@ -30,9 +32,6 @@ LIFECYCLE_EVENTS = ("viewed", "answered", "completed", "dismissed")
 RESPONSE_FIELDS = ("score", "comment", "category", "completed_at", "response_id")
 PMF_CHOICES = ("Very disappointed", "Somewhat disappointed", "Not disappointed")
 _SURVEY_ID = re.compile(r"^[a-z0-9-]+$")
-MAX_DELAY_SECONDS = 7 * 24 * 3600  # delay_seconds: a week at most
-MAX_RESPONSES = 1_000_000_000  # limits.responses, limits.responses_per_day
-MAX_RULES = 100  # pages, cancel_on entries
 
 DEFAULT_QUESTIONS = {
     "nps": [
@@ -69,22 +68,6 @@ class Trigger:
 
 
 @dataclass(frozen=True)
-class PageRule:
-    """The page URL `op` `value` (streams.core.pages)."""
-
-    op: str
-    value: str
-
-
-@dataclass(frozen=True)
-class CancelOn:
-    """A track event that, during a survey's delay, cancels it."""
-
-    event: str
-    where: tuple[Filter, ...] = ()
-
-
-@dataclass(frozen=True)
 class Targeting:
     min_days_since_signup: float = 30
     sample_percent: float = 100
@@ -99,14 +82,6 @@ class Targeting:
     delay_seconds: float = 0
     cancel_on: tuple[CancelOn, ...] = ()
     max_responses_per_user: int = 0  # 0: no cap
-
-
-@dataclass(frozen=True)
-class SurveyLimits:
-    """Responses of every user after which the survey closes; 0: none."""
-
-    responses: int = 0
-    responses_per_day: int = 0  # per UTC day
 
 
 @dataclass(frozen=True)
@@ -231,66 +206,6 @@ def _trigger(check: Checker, value: Any) -> Trigger | None:
     )
 
 
-def _pages(check: Checker, value: Any) -> tuple[PageRule, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or len(value) > MAX_RULES:
-        raise check.fail("targeting.pages", value, f"must be a list of at most {MAX_RULES} page rules")
-    rules = []
-    for index, item in enumerate(value):
-        where = f"targeting.pages[{index}]"
-        item = check.mapping(item, where, ("op", "value"))
-        op = item.get("op")
-        if op not in page_rules.PAGE_OPERATORS:
-            raise check.fail(f"{where}.op", op, f"must be one of {', '.join(page_rules.PAGE_OPERATORS)}")
-        operand = check.text(item, "value", f"{where}.value")
-        if len(operand) > page_rules.MAX_PATTERN_CHARS:
-            raise check.fail(f"{where}.value", operand, f"must be at most {page_rules.MAX_PATTERN_CHARS} characters")
-        if op == "regex":
-            try:
-                page_rules.compile_pattern(operand)
-            except page_rules.PatternError as error:
-                raise check.fail(f"{where}.value", operand, f"is not a pattern RE2 runs: it {error}") from None
-        rules.append(PageRule(op, operand))
-    return tuple(rules)
-
-
-def _devices(check: Checker, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not value:
-        raise check.fail("targeting.devices", value,
-                         f"must be a non-empty list of {', '.join(DEVICE_TYPES)} (leave it out for every device)")
-    for index, item in enumerate(value):
-        if item not in DEVICE_TYPES:
-            raise check.fail(f"targeting.devices[{index}]", item, f"must be one of {', '.join(DEVICE_TYPES)}")
-    if len(set(value)) != len(value):
-        raise check.fail("targeting.devices", value, "names a device twice")
-    return tuple(value)
-
-
-def _cancel_on(check: Checker, value: Any, delay_seconds: float) -> tuple[CancelOn, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or len(value) > MAX_RULES:
-        raise check.fail("targeting.cancel_on", value, f"must be a list of at most {MAX_RULES} events")
-    if value and not delay_seconds:
-        raise check.fail("targeting.cancel_on", value, "cancels a delay: it needs delay_seconds above 0")
-    result = []
-    for index, item in enumerate(value):
-        where = f"targeting.cancel_on[{index}]"
-        item = check.mapping(item, where, ("event", "where"))
-        result.append(CancelOn(event=check.text(item, "event", f"{where}.event"),
-                               where=_filters(check, item.get("where"), f"{where}.where", "property")))
-    return tuple(result)
-
-
-def _survey_limits(check: Checker, value: Any) -> SurveyLimits:
-    data = check.mapping(value, "limits", ("responses", "responses_per_day"))
-    return SurveyLimits(**{key: check.number(data, key, f"limits.{key}", 0, minimum=0, maximum=MAX_RESPONSES,
-                                             integer=True) for key in ("responses", "responses_per_day")})
-
-
 def _targeting(check: Checker, value: Any) -> Targeting:
     defaults = Targeting()
     data = check.mapping(value, "targeting", (
@@ -313,10 +228,10 @@ def _targeting(check: Checker, value: Any) -> Targeting:
         redisplay_after_hours=days("redisplay_after_hours", MAX_HOURS),
         max_displays=check.number(data, "max_displays", "targeting.max_displays", 3, minimum=1, maximum=MAX_COUNT,
                                    integer=True),
-        pages=_pages(check, data.get("pages")),
-        devices=_devices(check, data.get("devices")),
+        pages=parse_pages(check, data.get("pages")),
+        devices=parse_devices(check, data.get("devices")),
         delay_seconds=delay_seconds,
-        cancel_on=_cancel_on(check, data.get("cancel_on"), delay_seconds),
+        cancel_on=parse_cancel_on(check, data.get("cancel_on"), delay_seconds),
         max_responses_per_user=check.number(data, "max_responses_per_user", "targeting.max_responses_per_user", 0,
                                             minimum=0, maximum=MAX_COUNT, integer=True),
     )
@@ -381,7 +296,7 @@ def _survey(document: Checker, index: int, value: Any, seen: set) -> Survey:
         name=name,
         names=names,
         locales=survey_locales,
-        limits=_survey_limits(check, data.get("limits")),
+        limits=parse_survey_limits(check, data.get("limits")),
         order=index,
         active=check.boolean(data, "active", "active", True),
         starts_at=starts_at,
