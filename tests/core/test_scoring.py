@@ -168,7 +168,7 @@ def test_scores_are_split_by_the_responses_locale():
     for index, (value, locale) in enumerate([(10, "en"), (0, "en"), (9, "de"), (10, "de-at"), (5, None), (7, "!!")]):
         acc = scoring.add_response(acc, "nps", value, f"r{index}", locale)
     record = scoring.score_record("nps-main", "nps", "2024-05-01", acc)
-    assert (record["responses"], record["score"]) == (6, 0.0)
+    assert (record["responses"], record["score"]) == (6, 16.67)
     # no locale, or one that is no language tag: counted in the day, not in a locale
     assert record["locales"] == {"de": {"responses": 1, "score": 100.0}, "de-AT": {"responses": 1, "score": 100.0},
                                  "en": {"responses": 2, "score": 0.0}}
