@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from streams.core import configcheck
+from streams.core import configcheck, locales as locale_tags
 from streams.core.configcheck import (
     MAX_COUNT, MAX_DAYS, MAX_DISPLAY_MINUTES, MAX_HOURS, MAX_PARTITIONS, MAX_PRIORITY, Checker)
 from streams.core.configquestions import (  # noqa: F401  (Filter, Question, ShowIf are the config's types)
@@ -134,7 +134,7 @@ class Survey:
         `locale` (one of `locales`; the first when None)."""
         locale = locale if locale in self.locales else self.locales[0]
         return {"id": self.id, "type": self.type, "name": self.name_in(locale), "locale": locale,
-                "questions": [q.as_dict(locale) for q in self.questions]}
+                "dir": locale_tags.direction(locale), "questions": [q.as_dict(locale) for q in self.questions]}
 
 
 @dataclass(frozen=True)
