@@ -53,12 +53,31 @@ def rule_holds(op: str, value: str, url: str) -> bool:
     return False
 
 
+# (id(rules), url) -> (rules, verdict): a user's URL is decided again on every input and
+# poll, and RE2's Python binding costs a microsecond a search. The rules object is kept in
+# the entry and checked by identity, so a recycled id never answers for other rules.
+_MEMO: dict = {}
+MEMO_MAX = 65_536
+
+
 def matches(rules, url: str | None) -> bool:
     """Whether `url` satisfies the page rules (the module doc); `rules` are PageRule(op, value)."""
     if not rules:
         return True
     if not url:
         return False
+    key = (id(rules), url)
+    entry = _MEMO.get(key)
+    if entry is not None and entry[0] is rules:
+        return entry[1]
+    verdict = _matches(rules, url)
+    if len(_MEMO) >= MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = (rules, verdict)
+    return verdict
+
+
+def _matches(rules, url: str) -> bool:
     positive = False
     for rule in rules:
         if rule.op in NEGATIVE_OPERATORS:
