@@ -1,6 +1,6 @@
 """The checks every surveys config value goes through (streams.core.config reads the fields).
 
-A config that validates must decide for every user without raising (CONTRACT 8.1): so
+A config that validates must decide for every user without raising (docs/reference.md#the-surveys-file): so
 every number is finite and inside a range the time arithmetic can hold (1e300 days is a
 finite float, and an OverflowError for every user), and every free-form value (a filter's
 operand, a static Segment property) is plain data that JSON can carry: finite numbers,

@@ -1,4 +1,4 @@
-"""Config values are finite and bounded (CONTRACT 8.1): `.inf`, `.nan`, 1e300 days, a
+"""Config values are finite and bounded (docs/reference.md#the-surveys-file): `.inf`, `.nan`, 1e300 days, a
 64-bit overflow or a YAML type JSON cannot carry is refused at load, naming the field,
 with a ConfigError (never another exception): each of these used to pass validation and
 then make decisions raise for every user."""
