@@ -212,3 +212,13 @@ def test_a_fold_keeps_the_latest_client_and_every_cancel():
     theirs = {"client": {"url": "b", "pageAt": NOW + 1, "locale": "de", "localeAt": NOW - 1}, "cancels": {"s1": [2]}}
     clients.fold(mine, theirs)
     assert (mine["client"]["url"], mine["client"]["locale"], mine["cancels"]) == ("b", "en", {"s1": [1, 2, 3]})
+
+
+def test_page_verdicts_are_remembered_per_rules_object():
+    from streams.core import pages
+    from streams.core.config import PageRule
+    billing, settings_page = (PageRule("contains", "/billing"),), (PageRule("contains", "/settings"),)
+    assert pages.matches(billing, BILLING) and not pages.matches(settings_page, BILLING)
+    assert pages.matches(billing, BILLING) and not pages.matches(settings_page, BILLING)  # from the memo
+    equal_but_new = (PageRule("contains", "/settings"),)
+    assert not pages.matches(equal_but_new, BILLING)
