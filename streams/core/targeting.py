@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
-from streams.core import client as clients, filters, locales, pages, quotas
+from streams.core import authoringrules as authoring, client as clients, filters, locales
 from streams.core.config import Config, Survey
 from streams.core.state import trait_snapshot
 from streams.core.timeutil import DAY_MS, FORMAT_MAX_MS, HOUR_MS, iso
@@ -32,7 +32,6 @@ RULES = (
     "not_sampled", "too_new", "awaiting_trigger", "delayed", "max_displays_reached", "quota_reached",
     "max_responses_reached", "recently_responded", "recently_dismissed", "recently_displayed", "global_wait",
 )
-SECOND_MS = 1000
 ELIGIBLE = "eligible"
 CONFIG_ERROR = "config_error"  # the survey's rules raised (docs/configuration.md)
 SAMPLE_BUCKETS = 10_000  # sample_percent has two decimals of resolution
@@ -231,62 +230,6 @@ def _trigger(survey: Survey, user: _User, now: int) -> Outcome:
     return passed, None, lambda: f"{trigger.event} seen {count} times, last {_days(now - last)} days ago, needs within {within:g}"
 
 
-def _pages(survey: Survey, user: _User) -> Outcome:
-    rules = survey.targeting.pages
-    if not rules:
-        return True, None, "no page rules"
-    url = user.url
-    if url is None:
-        return False, None, "no page URL known (no ?url= and no page message)"
-    passed = pages.matches(rules, url)
-    return passed, None, lambda: f"page {url[:200]!r} {'matches' if passed else 'does not match'} " + \
-        ", ".join(f"{rule.op} {rule.value!r}" for rule in rules)
-
-
-def _devices(survey: Survey, user: _User) -> Outcome:
-    wanted = survey.targeting.devices
-    if not wanted:
-        return True, None, "no device rule"
-    device = user.device
-    return device in wanted, None, lambda: f"device {device or 'unknown'}, wants {', '.join(wanted)}"
-
-
-def _delay(survey: Survey, user: _User, now: int) -> Outcome:
-    """`delay_seconds` after the trigger's last match, or, without a trigger, after the
-    latest page view; a `cancel_on` event inside the delay cancels it (until the next
-    trigger or page view starts another)."""
-    targeting = survey.targeting
-    if not targeting.delay_seconds:
-        return True, None, "no delay"
-    if targeting.trigger is not None:
-        start, what = (user.triggers.get(survey.id) or _NO_HISTORY).get("last"), targeting.trigger.event
-    else:
-        start, what = user.client.get("pageAt"), "page view"
-    if start is None:
-        return False, None, f"no {what} to count the delay from"
-    until = start + _ms(targeting.delay_seconds, SECOND_MS)
-    cancelled = next((t for t in user.cancels.get(survey.id) or () if start <= t < until), None)
-    if cancelled is not None:
-        return False, None, lambda: f"the delay after {what} at {iso(start)} was cancelled at {iso(cancelled)}"
-    if now < until:
-        return False, until, lambda: f"{what} at {iso(start)}, waits {targeting.delay_seconds:g} s until {iso(until)}"
-    return True, None, lambda: f"{what} at {iso(start)}, {targeting.delay_seconds:g} s passed"
-
-
-def _quota(survey: Survey, user: _User, now: int) -> Outcome:
-    counts = user.counts.get(survey.id) if user.counts is not None else None
-    reached, unblock, detail = quotas.quota_reached(survey, counts, now)
-    return not reached, unblock, detail
-
-
-def _responses(survey: Survey, history: dict) -> Outcome:
-    cap = survey.targeting.max_responses_per_user
-    if not cap:
-        return True, None, "max_responses_per_user 0: no cap"
-    given = history.get("responses") or 0
-    return given < cap, None, lambda: f"{given} responses from this user, max {cap}"
-
-
 def _displays(survey: Survey, history: dict) -> Outcome:
     shown, cap = history.get("displaysSinceResponse") or 0, survey.targeting.max_displays
     return shown < cap, None, lambda: f"{shown} displays without a response, max {cap}"
@@ -326,15 +269,15 @@ def _outcomes(survey: Survey, user: _User, recontact_days: float, now: int) -> I
     yield _window(survey, now)
     yield _identified(user)
     yield _traits(survey, user, now)
-    yield _pages(survey, user)
-    yield _devices(survey, user)
+    yield authoring.pages_rule(survey, user)
+    yield authoring.devices_rule(survey, user)
     yield _sampled(survey, user)
     yield _account_age(survey, user, now)
     yield _trigger(survey, user, now)
-    yield _delay(survey, user, now)
+    yield authoring.delay_rule(survey, user, now)
     yield _displays(survey, history)
-    yield _quota(survey, user, now)
-    yield _responses(survey, history)
+    yield authoring.quota_rule(survey, user, now)
+    yield authoring.responses_rule(survey, history)
     yield _wait("response", history.get("lastRespondedAt"), targeting.recontact_after_response_days, "days", DAY_MS, now)
     yield _wait("dismissal", history.get("lastDismissedAt"), targeting.recontact_after_dismissal_days, "days", DAY_MS, now)
     yield _wait("ignored display", _ignored_display(history), targeting.redisplay_after_hours, "hours", HOUR_MS, now)

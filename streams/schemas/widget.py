@@ -32,7 +32,7 @@ from typing import Any
 from streams.core import locales
 from streams.core.config import Config, Survey
 from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, UNKNOWN_TYPE, InvalidInput
-from streams.core.questions import MAX_TEXT_CHARS, check_answer
+from streams.core.questions import MAX_TEXT_CHARS, check_answer  # noqa: F401  (MAX_TEXT_CHARS: read from here too)
 from streams.core.timeutil import parse_iso
 from streams.schemas.segment import check_id
 

@@ -12,7 +12,7 @@ from streams.core import client as clients
 from streams.core.client import Request
 from streams.core.quotas import Counts, quota_reached
 from streams.core.targeting import RULES, decide
-from streams.core.timeutil import DAY_MS, HOUR_MS, parse_iso
+from streams.core.timeutil import DAY_MS, HOUR_MS
 from streams.core.userstate import apply
 from tests.core.test_targeting import NOW, config, only_verdict, survey, user
 
