@@ -14,18 +14,19 @@ from typing import Any
 
 import yaml
 
+from streams.core import configcheck, locales as locale_tags
+from streams.core.configcheck import (
+    MAX_COUNT, MAX_DAYS, MAX_DISPLAY_MINUTES, MAX_HOURS, MAX_PARTITIONS, MAX_PRIORITY, Checker)
+from streams.core.configquestions import (  # noqa: F401  (Filter, Question, ShowIf are the config's types)
+    CATEGORIES, DAYS_OPERATORS, LIST_OPERATORS, NO_VALUE_OPERATORS, OPERATORS, QUESTION_KINDS, Filter, Question, ShowIf, filter_item, parse_locales, parse_questions,
+    parse_texts)
+from streams.core.configtargeting import (  # noqa: F401  (the config's types)
+    MAX_DELAY_SECONDS, CancelOn, PageRule, SurveyLimits, parse_cancel_on, parse_devices, parse_pages,
+    parse_survey_limits)
+from streams.core.errors import ConfigError
 from streams.core import topics as names
-from streams.core.timeutil import parse_iso
 
 SURVEY_TYPES = ("nps", "csat", "ces", "pmf")
-OPERATORS = (
-    "eq", "neq", "in", "nin", "gt", "gte", "lt", "lte", "exists", "not_exists",
-    "contains", "starts_with", "older_than_days", "newer_than_days",
-)
-LIST_OPERATORS = ("in", "nin")
-NO_VALUE_OPERATORS = ("exists", "not_exists")
-DAYS_OPERATORS = ("older_than_days", "newer_than_days")
-QUESTION_KINDS = ("scale", "text", "choice")
 LIFECYCLE_EVENTS = ("viewed", "answered", "completed", "dismissed")
 # Values a `segment.traits` mapping may name besides a question id.
 RESPONSE_FIELDS = ("score", "comment", "category", "completed_at", "response_id")
@@ -58,24 +59,6 @@ DEFAULT_EVENT_NAMES = {
 }
 
 
-class ConfigError(ValueError):
-    """A config value that failed validation: where it is, what it was, what was expected."""
-
-    def __init__(self, file: str, survey: str | None, field: str, value: Any, message: str):
-        self.file, self.survey, self.field, self.value, self.message = file, survey, field, value, message
-        where = f"survey '{survey}': " if survey else ""
-        super().__init__(f"{file}: {where}field '{field}': {message} (got {value!r})")
-
-
-@dataclass(frozen=True)
-class Filter:
-    """A typed comparison: `trait` (or event `property`) `op` `value`."""
-
-    name: str
-    op: str
-    value: Any = None
-
-
 @dataclass(frozen=True)
 class Trigger:
     event: str
@@ -94,20 +77,11 @@ class Targeting:
     recontact_after_dismissal_days: float = 30
     redisplay_after_hours: float = 24
     max_displays: int = 3
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    kind: str
-    text: str
-    min: int | None = None
-    max: int | None = None
-    choices: tuple[str, ...] | None = None
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "text": self.text, "min": self.min,
-                "max": self.max, "choices": list(self.choices) if self.choices else None}
+    pages: tuple[PageRule, ...] = ()
+    devices: tuple[str, ...] = ()  # empty: every device
+    delay_seconds: float = 0
+    cancel_on: tuple[CancelOn, ...] = ()
+    max_responses_per_user: int = 0  # 0: no cap
 
 
 @dataclass(frozen=True)
@@ -136,23 +110,32 @@ class Survey:
     questions: tuple[Question, ...] = ()
     targeting: Targeting = field(default_factory=Targeting)
     segment: SegmentMapping | None = None
+    locales: tuple[str, ...] = ("en",)  # the first is the default
+    names: dict = field(default_factory=dict)  # locale -> name, for locales other than the first
+    limits: SurveyLimits = field(default_factory=SurveyLimits)
 
     @property
     def score_question(self) -> Question | None:
         """The question whose answer is the survey's score: the first scale or choice."""
-        return next((q for q in self.questions if q.kind != "text"), None)
+        return next((q for q in self.questions if q.kind in ("scale", "choice")), None)
 
     @property
     def comment_question(self) -> Question | None:
+        """The first text question (with show_if, the comment is the first text question answered)."""
         return next((q for q in self.questions if q.kind == "text"), None)
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
 
-    def public(self) -> dict:
-        """The survey as the widget sees it (docs/reference.md#eligibility)."""
-        return {"id": self.id, "type": self.type, "name": self.name,
-                "questions": [q.as_dict() for q in self.questions]}
+    def name_in(self, locale: str | None) -> str:
+        return self.names.get(locale, self.name) if locale is not None else self.name
+
+    def public(self, locale: str | None = None) -> dict:
+        """The survey as the widget sees it (docs/reference.md#eligibility), every text in
+        `locale` (one of `locales`; the first when None)."""
+        locale = locale if locale in self.locales else self.locales[0]
+        return {"id": self.id, "type": self.type, "name": self.name_in(locale), "locale": locale,
+                "dir": locale_tags.direction(locale), "questions": [q.as_dict(locale) for q in self.questions]}
 
 
 @dataclass(frozen=True)
@@ -196,159 +179,66 @@ class Config:
     def trigger_events(self) -> frozenset:
         return frozenset(s.targeting.trigger.event for s in self.surveys if s.targeting.trigger)
 
-
-class _Checker:
-    """Validation helpers bound to the file and the survey being read."""
-
-    def __init__(self, file: str, survey: str | None = None):
-        self.file, self.survey = file, survey
-
-    def fail(self, field_name: str, value: Any, message: str) -> ConfigError:
-        return ConfigError(self.file, self.survey, field_name, value, message)
-
-    def mapping(self, value: Any, field_name: str, allowed: tuple[str, ...]) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(field_name or ("(survey entry)" if self.survey else "(document)"), value, "must be a mapping")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(f"{field_name}.{key}" if field_name else str(key), value[key],
-                                f"unknown field; expected one of {', '.join(allowed)}")
-        return value
-
-    def number(self, data: dict, key: str, field_name: str, default: float, *, minimum: float = 0,
-               maximum: float | None = None, integer: bool = False, nullable: bool = False):
-        value = data.get(key, default)
-        if value is None and nullable:
-            return None
-        kind = int if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise self.fail(field_name, value, "must be an integer" if integer else "must be a number")
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise self.fail(field_name, value, f"must be {bound}")
-        return value
-
-    def text(self, data: dict, key: str, field_name: str, default: str | None = None) -> str:
-        value = data.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(field_name, value, "must be a non-empty string")
-        return value
-
-    def boolean(self, data: dict, key: str, field_name: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(field_name, value, "must be true or false")
-        return value
-
-    def instant(self, data: dict, key: str, field_name: str) -> int | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if hasattr(value, "isoformat"):  # YAML parses unquoted dates itself
-            value = value.isoformat()
-        parsed = parse_iso(value)
-        if parsed is None:
-            raise self.fail(field_name, value, "must be an ISO 8601 date or date-time")
-        return parsed
-
-    def filters(self, value: Any, field_name: str, name_key: str) -> tuple[Filter, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            raise self.fail(field_name, value, "must be a list of filters")
-        result = []
-        for index, item in enumerate(value):
-            where = f"{field_name}[{index}]"
-            item = self.mapping(item, where, (name_key, "op", "value"))
-            name = self.text(item, name_key, f"{where}.{name_key}")
-            op = item.get("op")
-            if op not in OPERATORS:
-                raise self.fail(f"{where}.op", op, f"must be one of {', '.join(OPERATORS)}")
-            operand = item.get("value")
-            if op in LIST_OPERATORS and not isinstance(operand, list):
-                raise self.fail(f"{where}.value", operand, f"operator '{op}' needs a list")
-            if op in DAYS_OPERATORS and (isinstance(operand, bool) or not isinstance(operand, (int, float)) or operand < 0):
-                raise self.fail(f"{where}.value", operand, f"operator '{op}' needs a number of days >= 0")
-            if op not in NO_VALUE_OPERATORS and op not in LIST_OPERATORS and "value" not in item:
-                raise self.fail(f"{where}.value", None, f"operator '{op}' needs a value")
-            if op in ("contains", "starts_with") and not isinstance(operand, (str, int, float)):
-                raise self.fail(f"{where}.value", operand, f"operator '{op}' needs a string")
-            if hasattr(operand, "isoformat"):
-                operand = operand.isoformat()
-            result.append(Filter(name=name, op=op, value=operand))
-        return tuple(result)
+    @property
+    def uses_devices(self) -> bool:
+        """Whether a survey has a device rule: only then is a User-Agent worth parsing."""
+        return any(s.targeting.devices for s in self.surveys)
 
 
-def _questions(check: _Checker, survey_type: str, value: Any) -> tuple[Question, ...]:
+def _filters(check: Checker, value: Any, field_name: str, name_key: str) -> tuple[Filter, ...]:
     if value is None:
-        value = DEFAULT_QUESTIONS[survey_type]
-    if not isinstance(value, list) or not value:
-        raise check.fail("questions", value, "must be a non-empty list")
-    questions, seen = [], set()
-    for index, item in enumerate(value):
-        where = f"questions[{index}]"
-        item = check.mapping(item, where, ("id", "kind", "text", "min", "max", "choices"))
-        qid = check.text(item, "id", f"{where}.id")
-        if qid in seen:
-            raise check.fail(f"{where}.id", qid, "duplicate question id")
-        seen.add(qid)
-        kind = item.get("kind")
-        if kind not in QUESTION_KINDS:
-            raise check.fail(f"{where}.kind", kind, f"must be one of {', '.join(QUESTION_KINDS)}")
-        text = check.text(item, "text", f"{where}.text")
-        low = high = choices = None
-        if kind == "scale":
-            low = check.number(item, "min", f"{where}.min", None, minimum=-1000, integer=True)
-            high = check.number(item, "max", f"{where}.max", None, minimum=-1000, integer=True)
-            if high <= low:
-                raise check.fail(f"{where}.max", high, "must be greater than min")
-        if kind == "choice":
-            choices = item.get("choices")
-            if not isinstance(choices, list) or not choices or not all(isinstance(c, str) and c for c in choices):
-                raise check.fail(f"{where}.choices", choices, "must be a non-empty list of strings")
-            choices = tuple(choices)
-        questions.append(Question(qid, kind, text, low, high, choices))
-    if not any(q.kind != "text" for q in questions):
-        raise check.fail("questions", value, "needs at least one scale or choice question (the score)")
-    return tuple(questions)
+        return ()
+    if not isinstance(value, list):
+        raise check.fail(field_name, value, "must be a list of filters")
+    return tuple(filter_item(check, item, f"{field_name}[{index}]", name_key) for index, item in enumerate(value))
 
 
-def _trigger(check: _Checker, value: Any) -> Trigger | None:
+def _trigger(check: Checker, value: Any) -> Trigger | None:
     if value is None:
         return None
     data = check.mapping(value, "targeting.trigger", ("event", "where", "min_count", "within_days"))
     return Trigger(
         event=check.text(data, "event", "targeting.trigger.event"),
-        where=check.filters(data.get("where"), "targeting.trigger.where", "property"),
-        min_count=check.number(data, "min_count", "targeting.trigger.min_count", 1, minimum=1, integer=True),
-        within_days=check.number(data, "within_days", "targeting.trigger.within_days", 7, nullable=True),
+        where=_filters(check, data.get("where"), "targeting.trigger.where", "property"),
+        min_count=check.number(data, "min_count", "targeting.trigger.min_count", 1, minimum=1,
+                               maximum=MAX_COUNT, integer=True),
+        within_days=check.number(data, "within_days", "targeting.trigger.within_days", 7, minimum=0,
+                                 maximum=MAX_DAYS, nullable=True),
     )
 
 
-def _targeting(check: _Checker, value: Any) -> Targeting:
+def _targeting(check: Checker, value: Any) -> Targeting:
     defaults = Targeting()
     data = check.mapping(value, "targeting", (
         "min_days_since_signup", "sample_percent", "traits", "trigger", "recontact_after_response_days",
-        "recontact_after_dismissal_days", "redisplay_after_hours", "max_displays"))
+        "recontact_after_dismissal_days", "redisplay_after_hours", "max_displays", "pages", "devices",
+        "delay_seconds", "cancel_on", "max_responses_per_user"))
+    delay_seconds = check.number(data, "delay_seconds", "targeting.delay_seconds", 0, minimum=0,
+                                 maximum=MAX_DELAY_SECONDS)
 
-    def days(key: str) -> float:
-        return check.number(data, key, f"targeting.{key}", getattr(defaults, key))
+    def days(key: str, maximum: float = MAX_DAYS) -> float:
+        return check.number(data, key, f"targeting.{key}", getattr(defaults, key), minimum=0, maximum=maximum)
 
     return Targeting(
         min_days_since_signup=days("min_days_since_signup"),
-        sample_percent=check.number(data, "sample_percent", "targeting.sample_percent", 100, maximum=100),
-        traits=check.filters(data.get("traits"), "targeting.traits", "trait"),
+        sample_percent=check.number(data, "sample_percent", "targeting.sample_percent", 100, minimum=0, maximum=100),
+        traits=_filters(check, data.get("traits"), "targeting.traits", "trait"),
         trigger=_trigger(check, data.get("trigger")),
         recontact_after_response_days=days("recontact_after_response_days"),
         recontact_after_dismissal_days=days("recontact_after_dismissal_days"),
-        redisplay_after_hours=days("redisplay_after_hours"),
-        max_displays=check.number(data, "max_displays", "targeting.max_displays", 3, minimum=1, integer=True),
+        redisplay_after_hours=days("redisplay_after_hours", MAX_HOURS),
+        max_displays=check.number(data, "max_displays", "targeting.max_displays", 3, minimum=1, maximum=MAX_COUNT,
+                                   integer=True),
+        pages=parse_pages(check, data.get("pages")),
+        devices=parse_devices(check, data.get("devices")),
+        delay_seconds=delay_seconds,
+        cancel_on=parse_cancel_on(check, data.get("cancel_on"), delay_seconds),
+        max_responses_per_user=check.number(data, "max_responses_per_user", "targeting.max_responses_per_user", 0,
+                                            minimum=0, maximum=MAX_COUNT, integer=True),
     )
 
 
-def _segment(check: _Checker, survey_type: str, questions: tuple[Question, ...], value: Any) -> SegmentMapping:
+def _segment(check: Checker, survey_type: str, questions: tuple[Question, ...], value: Any) -> SegmentMapping:
     data = check.mapping(value, "segment", ("events", "properties", "traits"))
     events_in = check.mapping(data.get("events"), "segment.events", LIFECYCLE_EVENTS)
     events = {}
@@ -378,13 +268,15 @@ def _segment(check: _Checker, survey_type: str, questions: tuple[Question, ...],
     return SegmentMapping(events=events, properties=dict(properties), traits=dict(traits))
 
 
-def _survey(file: str, index: int, value: Any, seen: set) -> Survey:
+def _survey(document: Checker, index: int, value: Any, seen: set) -> Survey:
     raw_id = value.get("id") if isinstance(value, dict) else None
-    check = _Checker(file, raw_id if isinstance(raw_id, str) else f"#{index + 1}")
+    check = document.named(raw_id if isinstance(raw_id, str) else f"#{index + 1}")
     data = check.mapping(value, "", (
-        "id", "type", "name", "active", "starts_at", "ends_at", "priority", "questions", "targeting", "segment"))
+        "id", "type", "name", "active", "starts_at", "ends_at", "priority", "questions", "targeting", "segment",
+        "locales", "limits"))
+    check.plain(data, "")
     survey_id = data.get("id")
-    if not isinstance(survey_id, str) or not _SURVEY_ID.match(survey_id):
+    if not isinstance(survey_id, str) or not _SURVEY_ID.fullmatch(survey_id):
         raise check.fail("id", survey_id, "must be a string of [a-z0-9-]")
     if survey_id in seen:
         raise check.fail("id", survey_id, "duplicate survey id")
@@ -392,7 +284,9 @@ def _survey(file: str, index: int, value: Any, seen: set) -> Survey:
     survey_type = data.get("type")
     if survey_type not in SURVEY_TYPES:
         raise check.fail("type", survey_type, f"must be one of {', '.join(SURVEY_TYPES)}")
-    questions = _questions(check, survey_type, data.get("questions"))
+    survey_locales = parse_locales(check, data.get("locales"))
+    questions = parse_questions(check, survey_type, data.get("questions"), DEFAULT_QUESTIONS[survey_type], survey_locales)
+    name, names = parse_texts(check, data.get("name"), "name", survey_locales)
     starts_at = check.instant(data, "starts_at", "starts_at")
     ends_at = check.instant(data, "ends_at", "ends_at")
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
@@ -400,19 +294,23 @@ def _survey(file: str, index: int, value: Any, seen: set) -> Survey:
     return Survey(
         id=survey_id,
         type=survey_type,
-        name=check.text(data, "name", "name"),
+        name=name,
+        names=names,
+        locales=survey_locales,
+        limits=parse_survey_limits(check, data.get("limits")),
         order=index,
         active=check.boolean(data, "active", "active", True),
         starts_at=starts_at,
         ends_at=ends_at,
-        priority=check.number(data, "priority", "priority", 10, minimum=-(10**6), integer=True),
+        priority=check.number(data, "priority", "priority", 10, minimum=-MAX_PRIORITY, maximum=MAX_PRIORITY,
+                              integer=True),
         questions=questions,
         targeting=_targeting(check, data.get("targeting")),
         segment=_segment(check, survey_type, questions, data.get("segment")),
     )
 
 
-def _limits(check: _Checker, value: Any) -> Limits:
+def _limits(check: Checker, value: Any) -> Limits:
     defaults = Limits()
     data = check.mapping(value, "project.limits", ("state_bytes", "traits", "trait_bytes"))
     # Upper bounds keep a state's changelog record under Kafka's default 1 MB record size.
@@ -428,18 +326,23 @@ def _limits(check: _Checker, value: Any) -> Limits:
 
 def parse_config(data: Any, file: str = "<memory>") -> Config:
     """Validate a parsed YAML document and fill in every default."""
-    check = _Checker(file)
+    check = Checker(file)
     data = check.mapping(data, "", ("project", "surveys", "topics"))
+    check.plain(data.get("project"), "project")
+    check.plain(data.get("topics"), "topics")
     project_in = check.mapping(data.get("project"), "project", (
         "recontact_days", "display_timeout_minutes", "partitions", "merge_identified_users",
         "display_token_minutes", "limits"))
     project = Project(
-        recontact_days=check.number(project_in, "recontact_days", "project.recontact_days", 7),
-        display_timeout_minutes=check.number(project_in, "display_timeout_minutes", "project.display_timeout_minutes", 30, minimum=0.01),
-        partitions=check.number(project_in, "partitions", "project.partitions", 8, minimum=1, integer=True),
+        recontact_days=check.number(project_in, "recontact_days", "project.recontact_days", 7, minimum=0,
+                                    maximum=MAX_DAYS),
+        display_timeout_minutes=check.number(project_in, "display_timeout_minutes", "project.display_timeout_minutes", 30,
+                                             minimum=0.01, maximum=MAX_DISPLAY_MINUTES),
+        partitions=check.number(project_in, "partitions", "project.partitions", 8, minimum=1,
+                                maximum=MAX_PARTITIONS, integer=True),
         merge_identified_users=check.boolean(project_in, "merge_identified_users", "project.merge_identified_users", False),
         display_token_minutes=check.number(project_in, "display_token_minutes", "project.display_token_minutes", 60,
-                                           minimum=1, maximum=7 * 24 * 60),
+                                           minimum=1, maximum=MAX_DISPLAY_MINUTES),
         limits=_limits(check, project_in.get("limits")),
     )
     renames = check.mapping(data.get("topics"), "topics", names.ALL)
@@ -450,8 +353,9 @@ def parse_config(data: Any, file: str = "<memory>") -> Config:
     if not isinstance(surveys_in, list):
         raise check.fail("surveys", surveys_in, "must be a list")
     seen: set = set()
-    surveys = tuple(_survey(file, index, item, seen) for index, item in enumerate(surveys_in))
+    surveys = tuple(_survey(check, index, item, seen) for index, item in enumerate(surveys_in))
     return Config(project=project, surveys=surveys, topics=names.TopicNames(dict(renames)), path=file)
+from streams.core.timeutil import parse_iso
 
 
 def load_config(path: str | Path) -> Config:
@@ -471,8 +375,12 @@ def content_hash(text: str) -> str:
 
 def parse_config_text(text: str, file: str, version: str) -> Config:
     """A config from YAML text, validated as load_config does (same errors, naming `file`)."""
+    if not isinstance(text, str):
+        raise ConfigError(file, None, "(text)", text, "must be YAML text")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(file, None, "(yaml)", str(getattr(exc, "problem_mark", "")), f"is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except Exception as exc:  # PyYAML's constructors raise plain errors too: `2024-13-45`, `!!int x`, deep nesting
+        raise ConfigError(file, None, "(yaml)", type(exc).__name__, f"is not valid YAML: {exc}") from None
     return dataclasses.replace(parse_config(data if data is not None else {}, file), version=version)

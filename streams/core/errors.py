@@ -26,3 +26,21 @@ class InvalidInput(ValueError):
 
     def as_dict(self) -> dict:
         return {"error": self.code, "field": self.field, "detail": self.detail}
+
+
+class ConfigError(ValueError):
+    """A config value that failed validation: where it is, what it was, what was expected.
+
+    `file` is the surveys file, or where a config came from (a `streams.config` record:
+    "<topic>@<offset>"); `survey` None for a project-level or document-level field."""
+
+    def __init__(self, file: str, survey: str | None, field: str, value: Any, message: str):
+        self.file, self.survey, self.field, self.value, self.message = file, survey, field, value, message
+        where = f"survey '{survey}': " if survey else ""
+        super().__init__(f"{file}: {where}field '{field}': {message} (got {_shown(value)})")
+
+
+def _shown(value: Any) -> str:
+    """The offending value for a message: its repr, cut (a record's whole text may be it)."""
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."

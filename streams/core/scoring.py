@@ -6,6 +6,7 @@ The accumulator lives in a Faust table and its changelog, so it is a JSON dict:
       "counts": {value: int},   # every possible value of the survey type, in scale order
       "responses": int,         # responses counted (the sum of counts)
       "responseIds": [str],     # the last RESPONSE_IDS_MAX ids counted, oldest first
+      "locales": {locale: {value: int}},  # the counts per response locale (at most LOCALES_MAX)
     }
 
 Values are strings because JSON keys are: "0".."10" (NPS), "1".."5" (CSAT), "1".."7"
@@ -27,12 +28,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from streams.core import locales
 from streams.core.config import PMF_CHOICES, SURVEY_TYPES
+from streams.core.configquestions import CATEGORIES as CATEGORY_NAMES
 from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, InvalidInput
 from streams.core.timeutil import day_of, parse_iso
 
 RESPONSE_IDS_MAX = 5000
-PMF_CATEGORIES = ("very_disappointed", "somewhat_disappointed", "not_disappointed")
+LOCALES_MAX = 50  # a survey has at most that many (streams.core.configquestions.MAX_LOCALES)
+PMF_CATEGORIES = CATEGORY_NAMES["pmf"]
 # The choice text the default PMF question shows, mapped to its category.
 _PMF_BY_TEXT = {" ".join(text.lower().split()): category for text, category in zip(PMF_CHOICES, PMF_CATEGORIES)}
 
@@ -41,8 +45,9 @@ NPS_PROMOTER_MIN = 9
 NPS_DETRACTOR_MAX = 6
 CSAT_SATISFIED_MIN = 4
 # Inclusive ranges of the standard scales' categories (docs/reference.md#outbound, and show_if): docs/reference.md#scores for
-# nps/csat, the usual CES bands; PMF's categories are its values.
-CATEGORIES = {
+# nps/csat, the usual CES bands; PMF's categories are its values. The widget mirrors them
+# (streams/web/static/widget.js; tests/web/test_widget_logic.py holds the two together).
+BANDS = {
     "nps": ((9, 10, "promoter"), (7, 8, "passive"), (0, 6, "detractor")),
     "csat": ((4, 5, "satisfied"), (3, 3, "neutral"), (1, 2, "unsatisfied")),
     "ces": ((5, 7, "easy"), (4, 4, "neutral"), (1, 3, "difficult")),
@@ -94,8 +99,10 @@ def new_accumulator(survey_type: str) -> dict:
     return {"counts": {value: 0 for value in score_values(survey_type)}, "responses": 0, "responseIds": []}
 
 
-def add_response(acc: dict, survey_type: str, score: Any, response_id: str | None = None) -> dict:
-    """A new accumulator with the response counted; `acc` itself is never modified.
+def add_response(acc: dict, survey_type: str, score: Any, response_id: str | None = None,
+                 locale: str | None = None) -> dict:
+    """A new accumulator with the response counted (and in its `locale`, a language tag);
+    `acc` itself is never modified.
 
     Returns `acc` itself (the same object) when nothing changes: the responseId was
     already counted, or the score is missing or not valid for the type (see
@@ -111,7 +118,16 @@ def add_response(acc: dict, survey_type: str, score: Any, response_id: str | Non
     counts[key] = counts.get(key, 0) + 1
     if response_id is not None:
         seen = (seen + [response_id])[-RESPONSE_IDS_MAX:]
-    return {"counts": counts, "responses": acc.get("responses", 0) + 1, "responseIds": seen}
+    updated = {"counts": counts, "responses": acc.get("responses", 0) + 1, "responseIds": seen}
+    by_locale = dict(acc.get("locales") or {})
+    tag = locales.normalize(locale)
+    if tag is not None and (tag in by_locale or len(by_locale) < LOCALES_MAX):
+        in_locale = dict(by_locale.get(tag) or {})
+        in_locale[key] = in_locale.get(key, 0) + 1
+        by_locale[tag] = in_locale
+    if by_locale:
+        updated["locales"] = by_locale
+    return updated
 
 
 def _percent(part: float, total: int) -> float | None:
@@ -161,6 +177,11 @@ def score(acc: dict, survey_type: str) -> tuple[float | None, dict]:
 def score_record(survey_id: str, survey_type: str, day: str, acc: dict) -> dict:
     """The value produced to `surveys.scores` (docs/reference.md#scores)."""
     value, breakdown = score(acc, survey_type)
+    by_locale = {}
+    for locale, counts in sorted((acc.get("locales") or {}).items()):
+        locale_score, locale_breakdown = score({"counts": counts}, survey_type)
+        by_locale[locale] = {"responses": sum(item["count"] for item in locale_breakdown["distribution"].values()),
+                             "score": locale_score}
     return {
         "surveyId": survey_id,
         "surveyType": survey_type,
@@ -168,6 +189,7 @@ def score_record(survey_id: str, survey_type: str, day: str, acc: dict) -> dict:
         "responses": sum(item["count"] for item in breakdown["distribution"].values()),
         "score": value,
         "breakdown": breakdown,
+        "locales": by_locale,  # {locale: {"responses", "score"}}: the day split by the responses' locale
     }
 
 
@@ -175,7 +197,7 @@ def category_names(survey_type: str) -> tuple[str, ...]:
     """The categories of a type, best first."""
     if survey_type == "pmf":
         return PMF_CATEGORIES
-    return tuple(name for _, _, name in CATEGORIES[survey_type])
+    return tuple(name for _, _, name in BANDS[survey_type])
 
 
 def category_of(survey_type: str, value: Any) -> str | None:
@@ -186,7 +208,7 @@ def category_of(survey_type: str, value: Any) -> str | None:
     if survey_type == "pmf":
         return key
     number = int(key)
-    return next((name for low, high, name in CATEGORIES[survey_type] if low <= number <= high), None)
+    return next((name for low, high, name in BANDS[survey_type] if low <= number <= high), None)
 
 
 def category_counts(counts: dict, survey_type: str) -> dict:

@@ -9,27 +9,38 @@ Per survey every rule is evaluated (explain shows them all); the reason is the f
 failing rule in the order of docs/reference.md#7-reason-codes. When every failing rule is one that time alone lifts,
 `eligible_at` is the first instant at which all of them pass, confirmed by deciding again
 at that instant (the survey's window or the trigger's window may have closed by then).
+
+A survey whose rules raise (a config value no validation foresaw) is isolated: it gets the
+reason `config_error`, is logged once per config version and counted (survey_errors, shown
+on /metrics), and the other surveys decide as if it were not there.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
-from streams.core import filters
+from streams.core import authoringrules as authoring, client as clients, filters, locales
 from streams.core.config import Config, Survey
 from streams.core.state import trait_snapshot
 from streams.core.timeutil import DAY_MS, FORMAT_MAX_MS, HOUR_MS, iso
 
 RULES = (
-    "survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",
-    "awaiting_trigger", "max_displays_reached", "recently_responded", "recently_dismissed",
-    "recently_displayed", "global_wait",
+    "survey_inactive", "not_identified", "traits_mismatch", "page_mismatch", "device_mismatch",
+    "not_sampled", "too_new", "awaiting_trigger", "delayed", "max_displays_reached", "quota_reached",
+    "max_responses_reached", "recently_responded", "recently_dismissed", "recently_displayed", "global_wait",
 )
 ELIGIBLE = "eligible"
+CONFIG_ERROR = "config_error"  # the survey's rules raised (docs/configuration.md)
 SAMPLE_BUCKETS = 10_000  # sample_percent has two decimals of resolution
 
 _NO_HISTORY: dict = {}
+log = logging.getLogger(__name__)
+# Decisions in which a survey's rules raised, per survey id (streams.runtime.metrics reads it).
+survey_errors: Counter = Counter()
+_reported: set = set()  # (config version, survey id) already logged
 
 
 @dataclass(frozen=True)
@@ -39,12 +50,24 @@ class SurveyVerdict:
     reason: str
     eligible_at: int | None  # None when eligible now, or when time alone will not do it
     outcomes: tuple = field(repr=False, compare=False)  # (passed, unblock, detail) in RULES order
+    error: str | None = field(default=None, compare=False)  # why the rules raised (reason config_error)
 
     @property
     def rules(self) -> list[dict]:
         """Every rule's verdict, {"rule", "passed", "detail"}, in RULES order."""
-        return [{"rule": name, "passed": passed, "detail": detail if isinstance(detail, str) else detail()}
+        if self.error is not None:
+            return [{"rule": CONFIG_ERROR, "passed": False, "detail": self.error}]
+        return [{"rule": name, "passed": passed, "detail": _detail(detail)}
                 for name, (passed, _, detail) in zip(RULES, self.outcomes)]
+
+
+def _detail(detail) -> str:
+    if isinstance(detail, str):
+        return detail
+    try:
+        return detail()
+    except Exception as error:  # explain must answer whatever a detail trips on
+        return f"(no detail: {error!r})"
 
 
 @dataclass(frozen=True)
@@ -67,10 +90,16 @@ class _User:
     """The parts of a user's state every survey's rules read, looked up once per decision."""
 
     __slots__ = ("user_id", "identified", "traits", "base_name", "base", "triggers", "history",
-                 "latest_shown", "runner_up_shown")
+                 "latest_shown", "runner_up_shown", "client", "request", "cancels", "counts", "_device")
 
-    def __init__(self, state: dict | None, user_id: str | None):
+    def __init__(self, state: dict | None, user_id: str | None, request: clients.Request = clients.NO_REQUEST,
+                 counts=None):
         state = state or _NO_HISTORY
+        self.client = state.get("client") or _NO_HISTORY
+        self.request = request
+        self.cancels = state.get("cancels") or _NO_HISTORY
+        self.counts = counts  # surveyId -> quotas.Counts, or None: not counted (streams.core.quotas)
+        self._device = False  # not looked up yet
         self.user_id = user_id if user_id is not None else state.get("userId")
         self.identified = bool(state.get("identified"))
         self.traits = trait_snapshot(state) or _NO_HISTORY  # with the latest group's, as "group.<name>"
@@ -93,6 +122,18 @@ class _User:
 
     def latest_other_shown(self, survey_id: str) -> tuple[int | None, str | None]:
         return self.runner_up_shown if self.latest_shown[1] == survey_id else self.latest_shown
+
+    @property
+    def url(self) -> str | None:
+        return self.request.url or self.client.get("url")
+
+    @property
+    def device(self) -> str | None:
+        """The request's device, else the latest page message's (its User-Agent parsed on
+        demand: only a survey with a device rule asks)."""
+        if self._device is False:
+            self._device = self.request.device or clients.stored_device(self.client)
+        return self._device
 
 
 def _days(ms: float) -> str:
@@ -228,10 +269,15 @@ def _outcomes(survey: Survey, user: _User, recontact_days: float, now: int) -> I
     yield _window(survey, now)
     yield _identified(user)
     yield _traits(survey, user, now)
+    yield authoring.pages_rule(survey, user)
+    yield authoring.devices_rule(survey, user)
     yield _sampled(survey, user)
     yield _account_age(survey, user, now)
     yield _trigger(survey, user, now)
+    yield authoring.delay_rule(survey, user, now)
     yield _displays(survey, history)
+    yield authoring.quota_rule(survey, user, now)
+    yield authoring.responses_rule(survey, history)
     yield _wait("response", history.get("lastRespondedAt"), targeting.recontact_after_response_days, "days", DAY_MS, now)
     yield _wait("dismissal", history.get("lastDismissedAt"), targeting.recontact_after_dismissal_days, "days", DAY_MS, now)
     yield _wait("ignored display", _ignored_display(history), targeting.redisplay_after_hours, "hours", HOUR_MS, now)
@@ -263,17 +309,37 @@ def _verdict(survey: Survey, user: _User, recontact_days: float, now: int, every
     return SurveyVerdict(survey.id, False, failing[0][0], eligible_at, outcomes)
 
 
+def _isolated(survey: Survey, user: _User, recontact_days: float, now: int, every_rule: bool,
+              config_version: str) -> SurveyVerdict:
+    """The survey's verdict; `config_error` if its rules raise, so that one survey cannot
+    take the decision (and every other survey) down with it."""
+    try:
+        return _verdict(survey, user, recontact_days, now, every_rule)
+    except Exception as error:
+        survey_errors[survey.id] += 1
+        if (config_version, survey.id) not in _reported:
+            _reported.add((config_version, survey.id))
+            log.error("a survey's rules failed: it is left out of decisions under this config version",
+                      extra={"survey": survey.id, "configVersion": config_version, "error": repr(error)},
+                      exc_info=True)
+        return SurveyVerdict(survey.id, False, CONFIG_ERROR, None, (), error=f"the survey's rules failed: {error!r}")
+
+
 def _rank(survey: Survey) -> tuple[int, int]:
     return -survey.priority, survey.order
 
 
 def decide(state: dict | None, config: Config, now: int, user_id: str | None = None,
-           every_rule: bool = False) -> Decision:
+           every_rule: bool = False, request: clients.Request = clients.NO_REQUEST,
+           response_counts=None) -> Decision:
     """The decision for one user at `now`; `user_id` defaults to state["userId"].
-    `every_rule`: evaluate every rule of every survey (what explain shows)."""
-    user = _User(state, user_id)
+    `every_rule`: evaluate every rule of every survey (what explain shows). `request`: what
+    an eligibility request says of the page, device and locale (else the state's).
+    `response_counts`: surveyId -> quotas.Counts, for the response limits (None: not counted)."""
+    user = _User(state, user_id, request, response_counts)
     recontact_days = config.project.recontact_days
-    verdicts = tuple(_verdict(survey, user, recontact_days, now, every_rule) for survey in config.surveys)
+    verdicts = tuple(_isolated(survey, user, recontact_days, now, every_rule, config.version)
+                     for survey in config.surveys)
     eligible = [survey for survey, verdict in zip(config.surveys, verdicts) if verdict.eligible]
     if eligible:
         return Decision(True, min(eligible, key=_rank), ELIGIBLE, None, verdicts, config.version)
@@ -283,7 +349,9 @@ def decide(state: dict | None, config: Config, now: int, user_id: str | None = N
         reason = "not_identified"
     else:
         active = [(survey, verdict) for survey, verdict in zip(config.surveys, verdicts) if survey.active]
-        reason = min(active, key=lambda pair: _rank(pair[0]))[1].reason if active else "survey_inactive"
+        # A failed survey does not speak for the decision while another active one decided.
+        decided = [pair for pair in active if pair[1].reason != CONFIG_ERROR] or active
+        reason = min(decided, key=lambda pair: _rank(pair[0]))[1].reason if decided else "survey_inactive"
     return Decision(False, None, reason, eligible_at, verdicts, config.version)
 
 
@@ -314,12 +382,19 @@ def decision_record(decision: Decision, user_id: str | None, now: int) -> dict:
     }
 
 
-def eligibility_response(decision: Decision, user_id: str | None, now: int) -> dict:
-    """The body of `GET /v1/eligibility/{userId}` (docs/reference.md#eligibility): the survey itself, not its id."""
+def eligibility_response(decision: Decision, user_id: str | None, now: int, locale: str | None = None) -> dict:
+    """The body of `GET /v1/eligibility/{userId}` (docs/reference.md#eligibility): the survey itself, not its id,
+    every text in `locale` (one of the survey's; its first when None)."""
     body = decision_record(decision, user_id, now)
     del body["surveyId"], body["configVersion"]
-    body["survey"] = decision.survey.public() if decision.survey else None
+    body["survey"] = decision.survey.public(locale) if decision.survey else None
     return body
+
+
+def survey_locale(survey: Survey, state: dict | None, requested=None) -> str:
+    """The locale a user gets a survey in (streams.core.locales: the request's, the `locale`
+    trait, the latest context.locale, matched by language; else the survey's first)."""
+    return locales.choose(locales.user_candidates(state, requested), survey.locales)
 
 
 def explain_record(decision: Decision, user_id: str | None, now: int) -> dict:

@@ -1,7 +1,9 @@
 """Counters for `GET /metrics` (Prometheus text exposition format)."""
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+
+from streams.core import targeting
 
 _HELP = {
     "survey_streams_messages_in_total": "Messages read, per topic.",
@@ -23,12 +25,15 @@ _HELP = {
     "survey_streams_event_loop_stall_seconds_max": "The longest time the event loop was held since start (streams/runtime/loopwatch.py).",
     "survey_streams_event_loop_stall_recent_seconds_max": "The longest time the event loop was held in the last minute.",
     "survey_streams_event_loop_stalls_total": "Times the event loop was held longer than the `over` label.",
+    "survey_streams_config_records_skipped_total": "Records on the config topic skipped because they do not parse or validate (docs/configuration.md).",
+    "survey_streams_survey_decision_errors_total": "Decisions in which a survey's rules failed (reason config_error), per survey; the others decided normally.",
 }
 
 
 class Registry:
     def __init__(self) -> None:
         self._counters: dict = defaultdict(float)
+        self._sources: list = []  # (name, label, Counter) kept by a module that cannot import this one
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         self._counters[(name, tuple(sorted(labels.items())))] += amount
@@ -38,6 +43,11 @@ class Registry:
         for key in [key for key in self._counters if key[0] == name]:
             del self._counters[key]
         self._counters[(name, tuple(sorted(labels.items())))] = value
+
+    def count_from(self, name: str, label: str, counter: Counter) -> None:
+        """Render `counter` (label value -> count) as the counter `name`, read at each render:
+        streams.core counts without importing the runtime."""
+        self._sources.append((name, label, counter))
 
     def value(self, name: str, **labels: str) -> float:
         return self._counters.get((name, tuple(sorted(labels.items()))), 0.0)
@@ -50,6 +60,8 @@ class Registry:
         by_name: dict = defaultdict(list)
         for (name, labels), value in sorted(self._counters.items()):
             by_name[name].append((labels, value))
+        for name, label, counter in self._sources:
+            by_name[name].extend((((label, str(key)),), value) for key, value in sorted(counter.items()))
         for name in sorted(set(_HELP) | set(by_name)):
             lines.append(f"# HELP {name} {_HELP.get(name, name)}")
             lines.append(f"# TYPE {name} {'gauge' if name.endswith(('_info', '_max')) else 'counter'}")
@@ -64,3 +76,4 @@ def _escape(value: str) -> str:
 
 
 registry = Registry()
+registry.count_from("survey_streams_survey_decision_errors_total", "survey", targeting.survey_errors)

@@ -284,7 +284,7 @@ def test_widget_lifecycle_end_to_end(start_worker, guarantee):
         "responseId": props["response_id"], "surveyId": SURVEY, "surveyType": "nps", "surveyName": SURVEY_NAME,
         "userId": "u-answer", "score": 9, "category": "promoter",
         "answers": {"score": 9, "comment": "Love the reports"}, "comment": "Love the reports",
-        "completedAt": iso(t0 + 3_000), "traits": TRAITS, "createdAt": "2020-01-01T00:00:00.000Z",
+        "completedAt": iso(t0 + 3_000), "locale": "en", "traits": TRAITS, "createdAt": "2020-01-01T00:00:00.000Z",
         "firstSeen": response["firstSeen"],
     }
     assert parse_iso(response["firstSeen"]) is not None

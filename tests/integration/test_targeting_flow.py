@@ -19,9 +19,9 @@ pytestmark = pytest.mark.integration
 
 ADMIN = {"Authorization": "Bearer test-admin-key"}
 # docs/reference.md#7-reason-codes, in the order the rules are checked (the explain endpoint lists them all).
-RULES = ["survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",
-         "awaiting_trigger", "max_displays_reached", "recently_responded", "recently_dismissed",
-         "recently_displayed", "global_wait"]
+RULES = ["survey_inactive", "not_identified", "traits_mismatch", "page_mismatch", "device_mismatch",
+         "not_sampled", "too_new", "awaiting_trigger", "delayed", "max_displays_reached", "quota_reached",
+         "max_responses_reached", "recently_responded", "recently_dismissed", "recently_displayed", "global_wait"]
 OLD_SIGNUP = "2020-01-01T00:00:00Z"
 
 
@@ -108,12 +108,12 @@ def test_reasons_agree_between_topic_and_bridge_and_explain_shows_every_rule(sta
     assert status == 200, body
     assert_agree(body, record)
     assert body["survey"] == {
-        "id": "nps-pro", "type": "nps", "name": "Would you recommend us?",
+        "id": "nps-pro", "type": "nps", "name": "Would you recommend us?", "locale": "en", "dir": "ltr",
         "questions": [
             {"id": "score", "kind": "scale", "text": body["survey"]["questions"][0]["text"], "min": 0, "max": 10,
-             "choices": None},
+             "choices": None, "show_if": None},
             {"id": "comment", "kind": "text", "text": body["survey"]["questions"][1]["text"], "min": None,
-             "max": None, "choices": None},
+             "max": None, "choices": None, "show_if": None},
         ]}
 
     # Signed up a day ago: too new for NPS (the highest priority), eligible 30 days after signup.
