@@ -10,7 +10,7 @@ help:
 	@echo "make demo   - local Kafka + worker + sample Segment stream + widget sessions + report"
 	@echo "make test   - the whole suite against a real Kafka broker it starts"
 	@echo "make bench  - benchmarks, written to docs/benchmarks.md"
-	@echo "make chaos  - fault suite (worker kills, broker restart), written to docs/reliability.md"
+	@echo "make chaos  - fault suite (worker kills and pauses, broker restart), written to docs/reliability.md"
 	@echo "make fuzz   - the long HTTP fuzz run (4000 + 1000 requests, a fresh seed)"
 
 $(STAMP): pyproject.toml
@@ -38,7 +38,7 @@ test: install jars browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations 25
 
 unit: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents tests/test_docs_citations.py
 
 demo: install jars
 	$(BIN)/python -m streams.demo

@@ -1,8 +1,8 @@
 """Shared helpers for the benchmarks: broker, isolated runs, worker processes, metrics.
 
-Nothing here imports from tests/: the ideas are the same as tests/harness.py (one app id
-and one set of topic names per run, through the config's `topics:` renames), written for
-long runs (progress on stderr, CPU and RSS of the processes, clean-up of topics).
+Nothing here imports from tests/ (tests/harness.py builds on PrefixedWorker): one app id and
+one set of topic names per run, through the config's `topics:` renames, written for long
+runs (progress on stderr, CPU and RSS of the processes, clean-up of topics).
 """
 from __future__ import annotations
 
@@ -220,6 +220,48 @@ class Run:
                 admin.close()
         if not keep_data:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class PrefixedWorker(WorkerProcess):
+    """One `python -m streams worker` process (streams/cli/workerprocess.py) with an app id and
+    topic names of its own (the config's `topics:` renames under `topic_prefix`), so runs
+    that share a broker never see each other's messages. Tests (tests/harness.Worker) and the
+    fault suite (bench/chaos) run their workers with it."""
+
+    def __init__(self, bootstrap: str, workdir: Path, config: dict | None = None, env: dict | None = None,
+                 name: str | None = None, topic_prefix: str | None = None, port: int | None = None,
+                 topics: dict | None = None):
+        self.bootstrap = bootstrap
+        self.name = name or f"t{uuid.uuid4().hex[:8]}"
+        self.prefix = topic_prefix or self.name
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        document = config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
+        document = dict(document)
+        # `topics`: logical name -> a name of this worker's own (under its prefix), for a
+        # test that maps several logical names onto one topic, as Segment's Kafka destination can.
+        self.topics = {logical: f"{self.prefix}.{(topics or {}).get(logical, logical)}" for logical in names.ALL}
+        document["topics"] = dict(self.topics)
+        self.config_path = self.workdir / "surveys.yaml"
+        self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # The in-process app's test settings (tests/conftest.py) are not the workers': they run
+        # as users do, RocksDB tables and the secret shared through Kafka, unless `env` says.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("STREAMS_STORE", "STREAMS_DISPLAY_SECRET")}
+        self.env = {
+            **inherited,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "STREAMS_CONFIG": str(self.config_path),
+            "STREAMS_WEB_PORT": str(self.port),
+            "STREAMS_DATA_DIR": str(self.workdir / "data"),
+            "STREAMS_APP_ID": f"survey-streams-{self.prefix}",
+            "STREAMS_WRITE_KEYS": "test-write-key",
+            "STREAMS_ADMIN_KEY": "test-admin-key",
+            "STREAMS_LOG_LEVEL": "INFO",
+            **(env or {}),
+        }
+        super().__init__(self.env, self.workdir / "worker.log", self.url)
 
 
 class WorkerProc(WorkerProcess):

@@ -3,7 +3,7 @@
 The mix of the pipeline benchmark: 20% identify (10-30 traits), 80% track, 10% of the
 users anonymous first (tracks under an anonymousId, then an identify carrying both ids),
 about 1 KB per message, 1% exact redeliveries (same messageId: Segment retries), keyed
-by userId else anonymousId and put on the topic of their type (CONTRACT 3).
+by userId else anonymousId and put on the topic of their type (docs/reference.md#3-topics).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m streams kafka|topics|worker|report ...` (CONTRACT section 1)."""
+"""Command line: `python -m streams kafka|topics|worker|report ...` (docs/reference.md#1-commands)."""
 from __future__ import annotations
 
 import argparse

@@ -6,24 +6,19 @@ renames), so tests that share the broker never see each other's messages.
 from __future__ import annotations
 
 import base64
-import os
 import time
-import uuid
 from pathlib import Path
 
 import orjson
-import yaml
 from kafka import KafkaProducer
 
-from streams.cli.workerprocess import WorkerProcess
+from bench.common import DEFAULT_CONFIG, PrefixedWorker  # noqa: F401  (tests import DEFAULT_CONFIG from here)
 from streams.runtime import topicread
-from streams.runtime import topics as names
 from streams.runtime.httpjson import request as http  # noqa: F401  (tests import it from here)
-from streams.runtime.localkafka import free_port
+from streams.runtime.localkafka import free_port  # noqa: F401  (tests import it from here)
 from streams.core.timeutil import iso
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO / "config" / "surveys.yaml"
 
 
 def ms_iso(moment) -> str:
@@ -35,43 +30,12 @@ def basic_auth(write_key: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
 
 
-class Worker(WorkerProcess):
-    """One `python -m streams worker` process (streams/cli/workerprocess.py) with isolated topics."""
+class Worker(PrefixedWorker):
+    """One `python -m streams worker` process with isolated topics (bench.common.PrefixedWorker),
+    and the Kafka and HTTP helpers tests use on it."""
 
-    def __init__(self, bootstrap: str, workdir: Path, config: dict | None = None, env: dict | None = None,
-                 name: str | None = None, topic_prefix: str | None = None, port: int | None = None,
-                 topics: dict | None = None):
-        self.bootstrap = bootstrap
-        self.name = name or f"t{uuid.uuid4().hex[:8]}"
-        self.prefix = topic_prefix or self.name
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        document = config if config is not None else yaml.safe_load(DEFAULT_CONFIG.read_text())
-        document = dict(document)
-        # `topics`: logical name -> a name of this worker's own (under its prefix), for a
-        # test that maps several logical names onto one topic, as Segment's Kafka destination can.
-        self.topics = {logical: f"{self.prefix}.{(topics or {}).get(logical, logical)}" for logical in names.ALL}
-        document["topics"] = dict(self.topics)
-        self.config_path = self.workdir / "surveys.yaml"
-        self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # The in-process app's test settings (tests/conftest.py) are not the workers': they run
-        # as users do, RocksDB tables and the secret shared through Kafka, unless `env` says.
-        inherited = {k: v for k, v in os.environ.items() if k not in ("STREAMS_STORE", "STREAMS_DISPLAY_SECRET")}
-        self.env = {
-            **inherited,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "STREAMS_CONFIG": str(self.config_path),
-            "STREAMS_WEB_PORT": str(self.port),
-            "STREAMS_DATA_DIR": str(self.workdir / "data"),
-            "STREAMS_APP_ID": f"survey-streams-{self.prefix}",
-            "STREAMS_WRITE_KEYS": "test-write-key",
-            "STREAMS_ADMIN_KEY": "test-admin-key",
-            "STREAMS_LOG_LEVEL": "INFO",
-            **(env or {}),
-        }
-        super().__init__(self.env, self.workdir / "worker.log", self.url)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._producer: KafkaProducer | None = None
 
     def topic(self, logical: str) -> str:
@@ -132,7 +96,7 @@ class Worker(WorkerProcess):
         return http("GET", self.url + path, None, headers)
 
     def display(self, user_id: str, headers: dict | None = None, query: str = "") -> dict:
-        """The display the bridge opens for an eligible user (CONTRACT 7): {"id", "token"}.
+        """The display the bridge opens for an eligible user (docs/reference.md#eligibility): {"id", "token"}.
         Widget events carry its id as `displayId` and its token as `displayToken`."""
         status, body = self.get(f"/v1/eligibility/{user_id}{query}", headers)
         assert status == 200 and isinstance(body, dict) and body.get("display"), (status, body)

@@ -1,6 +1,6 @@
 """The system under test: one local broker and a group of workers sharing one app id.
 
-Workers are tests.harness.Worker processes (their own port, data dir and log, the same
+Workers are bench.common.PrefixedWorker processes (their own port, data dir and log, the same
 topic prefix, so the same app id and topics). Everything listens on 127.0.0.1.
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 from streams.runtime import localkafka
 from streams.core.config import load_config
-from tests.harness import Worker
+from bench.common import PrefixedWorker
 
 from .report import say
 
 WIDGET_KEY = "chaos-widget-key"
-ADMIN_KEY = "test-admin-key"  # what tests.harness.Worker configures
+ADMIN_KEY = "test-admin-key"  # what PrefixedWorker configures
 
 
 class Broker:
@@ -68,7 +68,7 @@ class Group:
         self.prefix = prefix
         self.bootstrap = bootstrap
         env = {"STREAMS_WIDGET_KEY": WIDGET_KEY, "STREAMS_LOG_LEVEL": "INFO", **(env or {})}
-        self.workers = [Worker(bootstrap, workdir / f"{prefix}-w{i}", config, env, name=f"{prefix}-w{i}",
+        self.workers = [PrefixedWorker(bootstrap, workdir / f"{prefix}-w{i}", config, env, name=f"{prefix}-w{i}",
                                topic_prefix=prefix) for i in range(count)]
         self.config = load_config(self.workers[0].config_path)
         self.partitions = self.config.project.partitions

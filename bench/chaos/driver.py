@@ -254,7 +254,8 @@ class Driver:
         return time.monotonic() > max(started, over) + self.gate_timeout_s
 
     def _expected_outputs(self, survey_id: str, events: list) -> int:
-        """How many segment.outbound messages the session must make (CONTRACT 4.4, 5.3)."""
+        """How many segment.outbound messages the session must make (docs/reference.md#outbound,
+        docs/reference.md#widget-events)."""
         survey = self.group.config.survey(survey_id)
         if survey is None or survey.segment is None:
             return 0

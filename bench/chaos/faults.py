@@ -1,5 +1,7 @@
 """Fault injection while the input flows: SIGKILL a random worker every few seconds and
-start it again with the same data dir; stop and start the broker once; measure recovery.
+start it again with the same data dir, or SIGSTOP one past its session timeout and SIGCONT
+it (a zombie: the group dropped it, it must stop before writing stale state, status 75,
+and is started again); stop and start the broker once; measure recovery.
 
 Recovery of a kill = from the SIGKILL until the killed worker answers /health 200 and a
 probe identify on every partition (one probe user per partition, fresh for each kill) is
@@ -22,6 +24,8 @@ from .driver import ADMIN, Producer, call
 from .report import say
 
 RECOVERY_LIMIT_S = 240.0
+EXIT_FENCED = 75  # streams.runtime.emit.EXIT_FENCED: a resumed zombie stops with it
+FENCE_LIMIT_S = 60.0  # a resumed zombie's first heartbeat is refused within seconds
 
 
 def probe_ids(tag: str, round_: str, partitions: int) -> list[str]:
@@ -38,10 +42,13 @@ def probe_ids(tag: str, round_: str, partitions: int) -> list[str]:
 class Faults:
     def __init__(self, group: Group, broker: Broker, producer: Producer, tag: str, seed: int, kills: int,
                  every: tuple[float, float], broker_restart_at: float | None, burst: int = 3,
-                 on_done=None):
+                 on_done=None, pauses: int = 0, session_timeout_s: float = 10.0):
         self.group, self.broker, self.producer, self.tag = group, broker, producer, tag
         self.rng = random.Random(seed * 31 + 7)
         self.target = kills
+        self.pause_target = pauses
+        self.session_timeout_s = session_timeout_s
+        self.pauses: list = []
         self.every = every
         self.burst = max(1, burst)
         self.on_done = on_done
@@ -74,20 +81,21 @@ class Faults:
                 time.sleep(0.3)
         return time.monotonic() - since
 
-    def _recover(self, number: int, index: int, killed_at: float) -> None:
+    def _recover(self, number, index: int, killed_at: float) -> None:
+        label = f"pause {number[1:]}" if isinstance(number, str) else f"kill {number}"
         record = {"kill": number, "worker": index, "seconds": None, "health_s": None}
         self.recoveries.append(record)
         worker = self.group.workers[index]
         while worker.health() != 200:
             if time.monotonic() - killed_at > RECOVERY_LIMIT_S:
-                say(f"  kill {number}: worker {index} not healthy after {RECOVERY_LIMIT_S:.0f}s")
+                say(f"  {label}: worker {index} not healthy after {RECOVERY_LIMIT_S:.0f}s")
                 return
             time.sleep(0.2)
         record["health_s"] = time.monotonic() - killed_at
         record["seconds"] = self.probe(f"k{number}", killed_at)
-        record["overlapped"] = any(k["kill"] > number for k in self.kills) or \
-            any(b["at_s"] + self.t0 > killed_at for b in self.broker_events)
-        say(f"  kill {number}: worker {index} healthy after {record['health_s']:.1f}s, "
+        record["overlapped"] = any(f["at_s"] + self.t0 > killed_at + 1e-3
+                                   for f in self.kills + self.pauses + self.broker_events)
+        say(f"  {label}: worker {index} healthy after {record['health_s']:.1f}s, "
             f"probes applied after {record['seconds'] if record['seconds'] is None else round(record['seconds'], 1)}s")
 
     def _restart_broker(self) -> None:
@@ -110,10 +118,40 @@ class Faults:
         say(f"broker restart: workers healthy, probes applied {recovered if recovered is None else round(recovered, 1)}s "
             "after the stop")
 
+    def _pause(self, number: int, index: int) -> None:
+        """SIGSTOP worker `index` past its session timeout, SIGCONT, and expect it to stop
+        fenced; then start it again and time the recovery as for a kill."""
+        worker = self.group.workers[index]
+        stopped_for = self.session_timeout_s + self.rng.uniform(2.0, 8.0)
+        record = {"pause": number, "worker": index, "at_s": time.monotonic() - self.t0,
+                  "stopped_s": round(stopped_for, 1), "exit": None, "fenced_after_s": None}
+        self.pauses.append(record)
+        with self.group.lock:
+            self.group.killing.add(index)  # the watcher leaves it to us
+        try:
+            worker.pause()
+            say(f"pause {number}/{self.pause_target}: SIGSTOP worker {index} at {record['at_s']:.0f}s "
+                f"for {stopped_for:.0f}s")
+            self.stop.wait(stopped_for)
+            resumed_at = time.monotonic()
+            worker.resume()
+            while worker.running() and time.monotonic() - resumed_at < FENCE_LIMIT_S:
+                time.sleep(0.1)
+            record["exit"] = worker.proc.poll()
+            record["fenced_after_s"] = round(time.monotonic() - resumed_at, 1) if record["exit"] is not None else None
+            say(f"  pause {number}: worker {index} resumed; "
+                + (f"stopped with status {record['exit']} after {record['fenced_after_s']}s" if record["exit"] is not None
+                   else f"still running {FENCE_LIMIT_S:.0f}s later (not fenced): killed"))
+            killed_at = self.group.kill(index)  # start it again (SIGKILL first if it never stopped)
+        finally:
+            with self.group.lock:
+                self.group.killing.discard(index)
+        self._recover(f"p{number}", index, killed_at)
+
     def _loop(self) -> None:
         try:
             next_kill = self.t0 + self.rng.uniform(*self.every)
-            while not self.stop.is_set() and len(self.kills) < self.target:
+            while not self.stop.is_set() and (len(self.kills) < self.target or len(self.pauses) < self.pause_target):
                 now = time.monotonic()
                 if self.broker_restart_at is not None and not self.broker_events \
                         and now - self.t0 >= self.broker_restart_at:
@@ -124,6 +162,12 @@ class Faults:
                     time.sleep(min(0.2, next_kill - now))
                     continue
                 index = self.rng.randrange(len(self.group.workers))
+                kills_left, pauses_left = self.target - len(self.kills), self.pause_target - len(self.pauses)
+                if self.rng.random() * (kills_left + pauses_left) < pauses_left:
+                    # One pause at a time, with its recovery: the next fault comes after it.
+                    self._pause(len(self.pauses) + 1, index)
+                    next_kill = time.monotonic() + self.rng.uniform(*self.every)
+                    continue
                 number = len(self.kills) + 1
                 killed_at = self.group.kill(index)
                 self.kills.append({"kill": number, "worker": index, "at_s": killed_at - self.t0})
@@ -172,4 +216,5 @@ class Faults:
             raise self.error
 
     def record(self) -> dict:
-        return {"kills": self.kills, "recoveries": self.recoveries, "broker": self.broker_events}
+        return {"kills": self.kills, "pauses": self.pauses, "recoveries": self.recoveries,
+                "broker": self.broker_events}

@@ -40,6 +40,8 @@ def figures(params: dict, chaos, clean, result) -> dict:
         "sessions_driven": chaos.sessions_ok,
         "sessions_planned": chaos.sessions_planned,
         "kills": len(chaos.faults.get("kills", [])),
+        "pauses": len(chaos.faults.get("pauses", [])),
+        "pauses_fenced": sum(1 for p in chaos.faults.get("pauses", []) if p.get("exit") == 75),
         "broker_restarts": len(chaos.faults.get("broker", [])),
         "worker_restarts_unplanned": len(chaos.worker_events),
         "lost": result.lost_total,
@@ -69,6 +71,8 @@ def markdown(params: dict, chaos, clean, result, fig: dict, verdict: str) -> str
         ("users / widget sessions driven (of planned)",
          f"{fig['inputs']['users']} / {fig['sessions_driven']} (of {fig['sessions_planned']})"),
         ("worker kills (SIGKILL)", fig["kills"]),
+        ("worker pauses past the session timeout (SIGSTOP, SIGCONT) / stopped fenced (status 75)",
+         f"{fig.get('pauses', 0)} / {fig.get('pauses_fenced', 0)}"),
         ("broker restarts", fig["broker_restarts"]),
         ("workers that died on their own or hung, restarted", fig["worker_restarts_unplanned"]),
         ("**lost**", f"**{fig['lost']}**"),
@@ -89,6 +93,10 @@ def markdown(params: dict, chaos, clean, result, fig: dict, verdict: str) -> str
     for name, c in result.by_output.items():
         lines.append(f"| {name} | {c['expected']} | {c['lost']} | {c['split']} | {c['exact']} | "
                      f"{c['content']} | {c['unexpected']} |")
+    for p in chaos.faults.get("pauses", []):
+        lines.append("")
+        lines.append(f"Pause {p['pause']}: worker {p['worker']} stopped at {p['at_s']:.0f} s for {p['stopped_s']} s; "
+                     f"resumed, it stopped with status {p['exit']} after {p['fenced_after_s']} s.")
     broker = chaos.faults.get("broker", [])
     for b in broker:
         lines.append("")
@@ -130,7 +138,8 @@ def write(path: Path, section: str) -> None:
 
 def summary(fig: dict, verdict: str) -> str:
     return (f"chaos: {verdict}: inputs {fig['inputs']['messages']} messages + {fig['inputs']['widget_events']} widget "
-            f"events, sessions {fig['sessions_driven']}/{fig['sessions_planned']}, kills {fig['kills']}, broker restarts "
+            f"events, sessions {fig['sessions_driven']}/{fig['sessions_planned']}, kills {fig['kills']}, pauses {fig.get('pauses', 0)} "
+            f"(fenced {fig.get('pauses_fenced', 0)}), broker restarts "
             f"{fig['broker_restarts']}, unplanned worker restarts {fig['worker_restarts_unplanned']}; lost {fig['lost']}, "
             f"split duplicates {fig['split_duplicates']}, exact duplicates {fig['exact_duplicates']}, state differences "
             f"{fig['state_differences']}, other content {fig['output_differences']}, only in chaos {fig['unexpected']}; "

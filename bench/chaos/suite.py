@@ -25,6 +25,7 @@ from .inputs import Inputs, generate
 from .report import figures, markdown, say, summary, write
 
 REPO = Path(__file__).resolve().parents[2]
+SESSION_TIMEOUT_S = 10.0  # the workers' (STREAMS_SESSION_TIMEOUT_S's default): a pause outlasts it
 GROUPS: list = []  # every worker group started, stopped at the end whatever happens
 FAULTS: list = []
 
@@ -39,9 +40,11 @@ class Params:
     broker_restart: bool = True
     kill_every: tuple = (1.0, 3.0)
     burst: int = 2
+    pauses: int = 4
 
     def shown(self) -> dict:
-        return {"workers": self.workers, "kills": self.kills, "users": self.users, "seconds": self.seconds,
+        return {"workers": self.workers, "kills": self.kills, "pauses": self.pauses, "users": self.users,
+                "seconds": self.seconds,
                 "seed": self.seed, "broker_restart": self.broker_restart,
                 "kill_every": f"{self.kill_every[0]:g}-{self.kill_every[1]:g}", "burst": self.burst}
 
@@ -81,18 +84,20 @@ def run_pass(label: str, inputs: Inputs, broker: Broker, workdir: Path, params: 
                 driver.faults_over_at = time.monotonic()
 
             faults = Faults(group, broker, probes, inputs.tag, inputs.seed, params.kills, params.kill_every, middle,
-                            params.burst, faults_over)
+                            params.burst, faults_over, pauses=params.pauses, session_timeout_s=SESSION_TIMEOUT_S)
             FAULTS.append(faults)
             faults.start(time.monotonic())
         driver.run(label, deadline_s=inputs.seconds * 3 + 900)
         say(f"{label}: input done ({producer.count} messages, {driver.widget_posts} widget events, "
             f"{producer.retries} produce retries, {driver.widget_retries} widget retries)")
         if faults is not None:
-            if len(faults.kills) < params.kills:
-                say(f"{label}: input over, {len(faults.kills)} of {params.kills} kills so far: going on")
-            faults.wait(timeout_s=params.kills * 60 + 600)
-            if len(faults.kills) < params.kills:
-                raise InstrumentError(f"only {len(faults.kills)} of {params.kills} kills happened")
+            if len(faults.kills) < params.kills or len(faults.pauses) < params.pauses:
+                say(f"{label}: input over, {len(faults.kills)} of {params.kills} kills and {len(faults.pauses)} of "
+                    f"{params.pauses} pauses so far: going on")
+            faults.wait(timeout_s=(params.kills + params.pauses) * 60 + 600)
+            if len(faults.kills) < params.kills or len(faults.pauses) < params.pauses:
+                raise InstrumentError(f"only {len(faults.kills)} of {params.kills} kills and {len(faults.pauses)} of "
+                                      f"{params.pauses} pauses happened")
         say(f"{label}: settling (every worker healthy, no consumer lag, outputs still)")
         settled = collect.settle(group)
         say(f"{label}: settled={settled['settled']} after {settled['seconds']:.0f}s; reading the outputs")
@@ -174,6 +179,8 @@ def main(argv=None) -> int:
     d = Params()
     parser.add_argument("--workers", type=int, default=d.workers)
     parser.add_argument("--kills", type=int, default=d.kills, help="SIGKILLs in the chaos pass (at least)")
+    parser.add_argument("--pauses", type=int, default=d.pauses,
+                        help="SIGSTOPs past the session timeout, then SIGCONT (zombies), mixed with the kills")
     parser.add_argument("--users", type=int, default=d.users)
     parser.add_argument("--seconds", type=float, default=d.seconds, help="how long the input flows")
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -187,7 +194,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     low, _, high = args.kill_every.partition("-")
     params = Params(args.workers, args.kills, args.users, args.seconds, args.seed, args.broker_restart,
-                    (float(low), float(high or low)), args.burst)
+                    (float(low), float(high or low)), args.burst, args.pauses)
     workdir = Path(tempfile.mkdtemp(prefix="streams-chaos-"))
     started = time.monotonic()
 

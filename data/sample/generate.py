@@ -125,7 +125,8 @@ class Stream:
 
 
 def created_at_value(rng: random.Random, created: datetime, index: int):
-    """createdAt in the forms Segment customers actually send (CONTRACT 4.1), mostly ISO."""
+    """createdAt in the forms Segment customers actually send, mostly ISO
+    (docs/reference.md#inbound-segment-messages)."""
     form = index % 25
     if form == 3:
         return created.strftime("%Y-%m-%d")  # date only

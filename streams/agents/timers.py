@@ -15,9 +15,10 @@ import orjson
 
 from streams.core import lifecycle
 from streams.runtime import topics as names
-from streams.runtime.app import app, users
+from streams.runtime.app import app, user_channel, users
 from streams.runtime.dueindex import DueIndex
 from streams.runtime.emit import send_command
+from streams.runtime.userstore import partition_of
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,23 @@ async def on_recover() -> None:
     if _rebuilding is not None and not _rebuilding.done():
         _rebuilding.cancel()
     _rebuilding = asyncio.get_running_loop().create_task(rebuild_due_index())
+
+
+@app.on_partitions_revoked.connect
+async def _revoked(sender, revoked, **kwargs) -> None:
+    """Forget the due times of users whose partitions left this worker: their new owner
+    indexes them after its recovery, and a kept partition is indexed again by on_recover."""
+    lost = revoked_user_partitions(revoked, users.changelog_topic.get_topic_name())
+    if lost:
+        dropped = due.prune(lambda user: partition_of(user) in lost)
+        log.debug("due index pruned", extra={"partitions": sorted(lost), "users": dropped})
+
+
+def revoked_user_partitions(revoked, changelog: str) -> frozenset[int]:
+    """The users table's partitions among `revoked`: its changelog's, and those of the
+    inputs co-partitioned with it (the users agent's topics)."""
+    topics = set(user_channel.topics) | {changelog}
+    return frozenset(tp.partition for tp in revoked if tp.topic in topics)
 
 
 async def rebuild_due_index() -> None:

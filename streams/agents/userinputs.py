@@ -109,7 +109,7 @@ def encode_output(logical: str, value: dict, at: int) -> bytes:
 
 def _decide(config, user: str, state: dict, now: int) -> dict | None:
     """Re-decide; store the outcome in the state and return the decision record to emit
-    when it changed (CONTRACT 4.3)."""
+    when it changed (docs/reference.md#decisions)."""
     decision = targeting.decide(state, config, now, user)
     outcome = targeting.outcome(decision)
     before = targeting.stored_outcome(state)

@@ -29,7 +29,7 @@ def changelog_topics(app_id: str) -> list[str]:
 
 
 def create_topics(bootstrap: str, config: Config, *, app_id: str | None = None, quiet: bool = False) -> list[str]:
-    """Create every topic of CONTRACT 3, the internal ones and, given the app id, the tables'
+    """Create every topic of docs/reference.md#3-topics, the internal ones and, given the app id, the tables'
     changelogs, if missing; returns those created.
 
     Changelogs are made here, before any worker joins, because Faust makes them only after

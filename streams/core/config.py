@@ -1,4 +1,4 @@
-"""Survey definitions and project settings (CONTRACT section 6): load, validate, fill defaults.
+"""Survey definitions and project settings (docs/reference.md#6-config): load, validate, fill defaults.
 
 A config that does not validate raises `ConfigError` naming the file, the survey and the
 field, so that the worker stops at start with a message a product manager can act on.
@@ -144,14 +144,14 @@ class Survey:
         return next((q for q in self.questions if q.id == question_id), None)
 
     def public(self) -> dict:
-        """The survey as the widget sees it (CONTRACT 5.2)."""
+        """The survey as the widget sees it (docs/reference.md#eligibility)."""
         return {"id": self.id, "type": self.type, "name": self.name,
                 "questions": [q.as_dict() for q in self.questions]}
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one user's state may hold (CONTRACT 7; docs/security.md lists every limit)."""
+    """What one user's state may hold (docs/reference.md#project-settings; docs/security.md lists every limit)."""
 
     # The stored state, JSON: above the sum of every part input can fill (tests/core/
     # test_state_budget.py), so no user can be locked at it; Kafka's default record cap is 1 MB.

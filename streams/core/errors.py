@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-# Dead-letter codes (CONTRACT 4.7).
+# Dead-letter codes (docs/reference.md#dead-letter).
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
 MISSING_FIELD = "missing_field"
 INVALID_FIELD = "invalid_field"
 TOO_LARGE = "too_large"
 UNKNOWN_TYPE = "unknown_type"
-ALIAS_CONFLICT = "alias_conflict"  # CONTRACT 7: folding an identified user into another
+ALIAS_CONFLICT = "alias_conflict"  # docs/reference.md#dead-letter: folding an identified user into another
 INVALID_TOKEN = "invalid_token"  # a widget event without a valid display token
 INVALID_SIGNATURE = "invalid_signature"  # a user command no worker signed
 EXPIRED_COMMAND = "expired_command"  # a signed user command appended after its expiry (a copy)

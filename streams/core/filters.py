@@ -1,4 +1,4 @@
-"""Typed comparisons for targeting trait filters and trigger property filters (CONTRACT 6).
+"""Typed comparisons for targeting trait filters and trigger property filters (docs/reference.md#filter-operators).
 
 Pure: a filter, the value under test and `now` (epoch ms) in, a verdict out. Never raises,
 whatever the trait holds: traits come from Segment and are not ours to trust.

@@ -1,4 +1,4 @@
-"""The survey lifecycle per display (CONTRACT 5.3): widget events in, Viewed / Answered /
+"""The survey lifecycle per display (docs/reference.md#widget-events): widget events in, Viewed / Answered /
 Completed / Dismissed out, and the user's survey history kept up to date.
 
 Pure: the caller passes `now` (epoch ms) and persists the mutated state.
@@ -19,7 +19,7 @@ An ended display keeps only surveyId/startedAt/deadline/end/endedAt: it is kept 
 late events are ignored, and it no longer needs its answers.
 
 Choices where the contract is silent:
-- `submitted` is Completed even with no answer (CONTRACT 5.3 names no condition for it);
+- `submitted` is Completed even with no answer (docs/reference.md#widget-events);
   such a response has a null score and is left out of the scores.
 - Event time is the event's `timestamp`, else `now`, and never later than `now`: a
   widget clock running ahead must not put lastShownAt in the future. A timestamp earlier
@@ -28,7 +28,7 @@ Choices where the contract is silent:
   forged clock (it would move a response into a past day's score): the receipt time is used.
 - At most MAX_ANSWERS per display are applied; later answers of that display are ignored
   (each would be an Answered event sent to Segment).
-- One response per user, survey and recontact window (CONTRACT 7): a display of a survey
+- One response per user, survey and recontact window (docs/reference.md#widget-events): a display of a survey
   the user responded to less than `recontact_after_response_days` earlier is not opened,
   and one that would complete within that window of another response ends as
   `superseded`, with no Completed and no response. Two tabs share one display (the bridge
@@ -63,7 +63,8 @@ MAX_ANSWERS = 50
 
 @dataclass(frozen=True)
 class Output:
-    """One lifecycle event to publish (CONTRACT 4.4 / 4.5 are built from it)."""
+    """One lifecycle event to publish (docs/reference.md#outbound and docs/reference.md#responses are
+    built from it)."""
 
     kind: str  # viewed | answered | completed | dismissed
     survey_id: str

@@ -1,4 +1,5 @@
-"""Lifecycle outputs -> Segment messages (CONTRACT 4.4) and response records (CONTRACT 4.5).
+"""Lifecycle outputs -> Segment messages (docs/reference.md#outbound) and response records
+(docs/reference.md#responses).
 
 Pure: everything is derived from the Output, the survey and the user's state, so a replay
 of the same widget events yields byte-for-byte the same messages and ids.
@@ -32,7 +33,7 @@ from streams.core.timeutil import iso
 
 LIBRARY_NAME = "survey-streams"
 TRAIT_PREFIX = "trait:"
-# Inclusive ranges of the standard scales; CONTRACT 4.6 for nps/csat, the usual CES bands.
+# Inclusive ranges of the standard scales; docs/reference.md#scores for nps/csat, the usual CES bands.
 _CATEGORIES = {
     "nps": ((9, 10, "promoter"), (7, 8, "passive"), (0, 6, "detractor")),
     "csat": ((4, 5, "satisfied"), (3, 3, "neutral"), (1, 2, "unsatisfied")),
@@ -149,7 +150,7 @@ def segment_messages(output: Output, survey: Survey, user_state: dict, user_id: 
 
 
 def response_record(output: Output, survey: Survey, user_state: dict, user_id: str) -> dict:
-    """The `surveys.responses` value of a Completed output (CONTRACT 4.5)."""
+    """The `surveys.responses` value of a Completed output (docs/reference.md#responses)."""
     answers = dict(output.answers or {})
     score, category = score_and_category(survey, answers)
     return {

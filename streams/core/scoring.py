@@ -1,4 +1,4 @@
-"""Scores per survey per day (CONTRACT 4.6): pure functions over a plain-JSON accumulator.
+"""Scores per survey per day (docs/reference.md#scores): pure functions over a plain-JSON accumulator.
 
 The accumulator lives in a Faust table and its changelog, so it is a JSON dict:
 
@@ -148,7 +148,7 @@ def score(acc: dict, survey_type: str) -> tuple[float | None, dict]:
 
 
 def score_record(survey_id: str, survey_type: str, day: str, acc: dict) -> dict:
-    """The value produced to `surveys.scores` (CONTRACT 4.6)."""
+    """The value produced to `surveys.scores` (docs/reference.md#scores)."""
     value, breakdown = score(acc, survey_type)
     return {
         "surveyId": survey_id,

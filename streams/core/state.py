@@ -3,7 +3,7 @@
 Every instant is epoch milliseconds (UTC). The value is plain JSON so the changelog is
 readable with any Kafka tool. Bounds keep one user's state small (docs/security.md):
 `seen` holds the ids of the last 24 h within a byte budget (streams.core.seen), `displays` at most DISPLAYS_MAX entries,
-and `encode` refuses a state over the project's limits (CONTRACT 7) before it is written
+and `encode` refuses a state over the project's limits (docs/reference.md#project-settings) before it is written
 anywhere.
 
     {
@@ -67,9 +67,10 @@ GROUP_PREFIX = "group."
 
 
 def trait_snapshot(state: dict | None) -> dict:
-    """The user's traits, with the most recent group's as "group.<name>" (CONTRACT 7): what
-    targeting filters, `trait:` properties and responses' trait snapshots see. The user's
-    own traits dict itself when there is no group (the hot path copies nothing)."""
+    """The user's traits, with the most recent group's as "group.<name>"
+    (docs/reference.md#inbound-segment-messages): what targeting filters, `trait:` properties
+    and responses' trait snapshots see. The user's own traits dict itself when there is no
+    group (the hot path copies nothing)."""
     traits = (state or {}).get("traits") or {}
     latest = latest_group(state)
     if latest is None:
@@ -163,7 +164,7 @@ def new_survey_history() -> dict:
 
 
 def public_user(state: dict, user_id: str) -> dict:
-    """The user state as `GET /v1/users/{userId}` shows it (CONTRACT 4.2): ISO times."""
+    """The user state as `GET /v1/users/{userId}` shows it (docs/reference.md#user-state): ISO times."""
     from streams.core.timeutil import iso
 
     return {

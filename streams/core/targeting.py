@@ -1,11 +1,12 @@
-"""Which survey a user should see now, and why (CONTRACT 4.3, 5.2, 5.4, 6).
+"""Which survey a user should see now, and why (docs/reference.md#7-reason-codes; the records:
+docs/reference.md#decisions, docs/reference.md#eligibility, docs/reference.md#admin).
 
 Pure: user state (streams.core.state, instants in epoch ms), the typed config and `now` in,
 a `Decision` out. No clock, no I/O, so the worker, the timer, the HTTP bridge and the
 tests all get the same answer for the same inputs.
 
 Per survey every rule is evaluated (explain shows them all); the reason is the first
-failing rule in contract order. When every failing rule is one that time alone lifts,
+failing rule in the order of docs/reference.md#7-reason-codes. When every failing rule is one that time alone lifts,
 `eligible_at` is the first instant at which all of them pass, confirmed by deciding again
 at that instant (the survey's window or the trigger's window may have closed by then).
 
@@ -318,7 +319,7 @@ def decide(state: dict | None, config: Config, now: int, user_id: str | None = N
         return Decision(True, min(eligible, key=_rank), ELIGIBLE, None, verdicts, config.version)
     eligible_at = min((v.eligible_at for v in verdicts if v.eligible_at is not None), default=None)
     if not user.identified:
-        # CONTRACT 5.2: an unknown user reads not_identified, whatever the surveys' windows.
+        # docs/reference.md#eligibility: an unknown user reads not_identified, whatever the surveys' windows.
         reason = "not_identified"
     else:
         active = [(survey, verdict) for survey, verdict in zip(config.surveys, verdicts) if survey.active]
@@ -338,12 +339,12 @@ def stored_outcome(state: dict) -> tuple:
 
 
 def outcome(decision: Decision) -> tuple[bool, str | None, str]:
-    """What a decision change is detected on (CONTRACT 4.3): (eligible, surveyId, reason)."""
+    """What a decision change is detected on (docs/reference.md#decisions): (eligible, surveyId, reason)."""
     return decision.eligible, decision.survey.id if decision.survey else None, decision.reason
 
 
 def decision_record(decision: Decision, user_id: str | None, now: int) -> dict:
-    """The `surveys.eligibility` message (CONTRACT 4.3)."""
+    """The `surveys.eligibility` message (docs/reference.md#decisions)."""
     return {
         "userId": user_id,
         "eligible": decision.eligible,
@@ -351,12 +352,12 @@ def decision_record(decision: Decision, user_id: str | None, now: int) -> dict:
         "reason": decision.reason,
         "eligibleAt": iso(decision.eligible_at),
         "decidedAt": iso(now),
-        "configVersion": decision.config_version,  # CONTRACT 7: which surveys decided it
+        "configVersion": decision.config_version,  # docs/reference.md#decisions: which surveys decided it
     }
 
 
 def eligibility_response(decision: Decision, user_id: str | None, now: int) -> dict:
-    """The body of `GET /v1/eligibility/{userId}` (CONTRACT 5.2): the survey itself, not its id."""
+    """The body of `GET /v1/eligibility/{userId}` (docs/reference.md#eligibility): the survey itself, not its id."""
     body = decision_record(decision, user_id, now)
     del body["surveyId"], body["configVersion"]
     body["survey"] = decision.survey.public() if decision.survey else None
@@ -364,7 +365,7 @@ def eligibility_response(decision: Decision, user_id: str | None, now: int) -> d
 
 
 def explain_record(decision: Decision, user_id: str | None, now: int) -> dict:
-    """The body of `GET /v1/users/{userId}/explain` (CONTRACT 5.4)."""
+    """The body of `GET /v1/users/{userId}/explain` (docs/reference.md#admin)."""
     return {
         "userId": user_id,
         "now": iso(now),

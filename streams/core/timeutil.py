@@ -62,7 +62,8 @@ def parse_epoch(value: Any) -> int | None:
 
 
 def parse_created_at(value: Any) -> int | None:
-    """The `createdAt` trait in any of the forms of CONTRACT 4.1, or None if unparseable."""
+    """The `createdAt` trait in any of the forms of docs/reference.md#inbound-segment-messages, or None
+    if unparseable."""
     parsed = parse_iso(value)
     if parsed is not None:
         return parsed
@@ -73,7 +74,7 @@ def parse_created_at(value: Any) -> int | None:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FORMAT_MIN_MS = -62135596800000  # 0001-01-01T00:00:00.000Z
 FORMAT_MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
-# CONTRACT 7: an event time before this is a broken clock, not history.
+# docs/reference.md#inbound-segment-messages: an event time before this is a broken clock, not history.
 EVENT_TIME_MIN_MS = 946684800000  # 2000-01-01T00:00:00Z
 # ... and one more than this after receipt is a clock running ahead.
 EVENT_TIME_AHEAD_MS = DAY_MS
@@ -105,7 +106,8 @@ def day_of(ms: int) -> str:
 
 
 def plausible_created_at(ms: int | None, now: int) -> int | None:
-    """A parsed createdAt if it lies in [1970-01-01, now + 1 day], else None (CONTRACT 7)."""
+    """A parsed createdAt if it lies in [1970-01-01, now + 1 day], else None
+    (docs/reference.md#inbound-segment-messages)."""
     if ms is None or ms < CREATED_AT_MIN_MS or ms > now + DAY_MS:
         return None
     return ms
@@ -133,7 +135,7 @@ def input_time(received_at, record_ms) -> int | None:
 
 
 def event_time(message: dict, now: int) -> tuple[int, bool]:
-    """Segment's corrected event time (CONTRACT 4.1, 7), and whether it was replaced.
+    """Segment's corrected event time (docs/reference.md#inbound-segment-messages), and whether it was replaced.
 
     `timestamp`; else `receivedAt - (sentAt - originalTimestamp)` (clock-skew corrected);
     else `receivedAt`; else `originalTimestamp`; else `now`. A result before 2000-01-01 or

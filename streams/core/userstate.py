@@ -1,4 +1,5 @@
-"""Apply Segment messages to the per-user state (CONTRACT 4.1, 4.2). Pure: `now` is an argument.
+"""Apply Segment messages to the per-user state (docs/reference.md#inbound-segment-messages,
+docs/reference.md#user-state). Pure: `now` is an argument.
 
 `apply` is called once per inbound event, so it mutates the state it is given in place
 (no copy of the whole state) and returns it; a caller that needs the previous value must
@@ -41,7 +42,8 @@ class Applied(NamedTuple):
     changed: bool  # the state differs and must be written back
     duplicate: bool  # messageId already handled within 24 h: nothing changed
     folds: list  # [(anonymousId, userId)] the caller must fold
-    time_corrected: bool = False  # the event time was implausible and replaced (CONTRACT 7)
+    # The event time was implausible and replaced (docs/reference.md#inbound-segment-messages).
+    time_corrected: bool = False
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -95,8 +97,8 @@ def _merge(current_traits: dict, current_times: dict, traits: dict, times: dict 
 
 
 def merge_group(state: dict, group_id: str, traits: dict, times: dict | int, at: int | None) -> bool:
-    """Keep a group's traits for the user (CONTRACT 7): per group, each trait's latest value
-    by event time, and the group's latest event time (`at`: the most recent group is the
+    """Keep a group's traits for the user (docs/reference.md#inbound-segment-messages): per group,
+    each trait's latest value by event time, and the group's latest event time (`at`: the most recent group is the
     one the user was last seen in). At most GROUPS_MAX groups, the least recent dropped."""
     groups = state.setdefault("groups", {})
     group = groups.get(group_id)

@@ -1,4 +1,4 @@
-"""The demo's last step: a survey paused while the worker runs (live config, CONTRACT 7).
+"""The demo's last step: a survey paused while the worker runs (live config, docs/reference.md#live-config).
 
 A dry run says who would move; `surveys apply` publishes the change; the worker switches
 and re-decides, and the new decisions (with their configVersion) are counted as they land;

@@ -1,4 +1,4 @@
-"""Dead-letter records (CONTRACT 4.7): what was rejected, why, and where it came from."""
+"""Dead-letter records (docs/reference.md#dead-letter): what was rejected, why, and where it came from."""
 from __future__ import annotations
 
 from streams.core.errors import InvalidInput

@@ -38,6 +38,17 @@ class DueIndex:
                 keys.append(key)
         return keys
 
+    def prune(self, drop) -> int:
+        """Forget every key for which `drop(key)` is true (a revoked partition's users: their
+        new owner indexes them; left here they would be ticked by a worker that no longer
+        holds them, and kept in memory across every rebalance). Returns how many."""
+        dropped = [key for key in self._due if drop(key)]
+        for key in dropped:
+            del self._due[key]
+        if dropped:
+            self._compact()
+        return len(dropped)
+
     def next_due(self) -> int | None:
         while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
             heapq.heappop(self._heap)

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
 from streams.runtime import app as app_module
-from streams.runtime import deadletter, signing, topics as names
+from streams.runtime import deadletter, fencing, signing, topics as names
 from streams.runtime.app import app, names_of
 from streams.runtime.faustfixes import StopOnLostOutput
 from streams.core.errors import InvalidInput
@@ -33,6 +33,8 @@ DEAD_LETTER_ATTEMPTS = 5
 DEAD_LETTER_BACKOFF_S = 0.5
 # The exit status of a worker that stopped to avoid losing an input (a supervisor restarts it).
 EXIT_OUTPUT_LOST = 70
+# The exit status of a worker the group dropped while it was stalled (streams.runtime.fencing).
+EXIT_FENCED = 75
 # Outputs of processing whose loss would lose data: a failed send stops the process.
 _FATAL_TOPICS = frozenset(names_of(logical) for logical in (
     names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES, names.USER_COMMANDS))
@@ -107,17 +109,35 @@ async def dead_letter(error: InvalidInput, source: dict, payload, key: str | Non
     raise DeadLetterFailed(f"dead letter for {origin} not written after {DEAD_LETTER_ATTEMPTS} attempts: {last_error!r}")
 
 
-def stop_process(reason: str) -> None:
+def stop_process(reason: str, status: int = EXIT_OUTPUT_LOST) -> None:
     """Stop at once, committing nothing more: what is not committed is processed again."""
-    log.critical("stopping the worker so that no input is lost", extra={"reason": reason})
+    log.critical("stopping the worker so that no input is lost", extra={"reason": reason, "status": status})
     for handler in logging.getLogger().handlers + log.handlers:
         try:
             handler.flush()
         except Exception:
             pass
     print(f"survey-streams worker stopped: {reason}", file=sys.stderr, flush=True)
-    os._exit(EXIT_OUTPUT_LOST)
+    os._exit(status)
 
 
 # Faust's own sends (the scores table's changelog) that fail stop the process too.
 app.sensors.add(StopOnLostOutput(lambda: _FATAL_TOPICS, stop_process))
+
+
+# The records a zombie must not write: its partitions' state (the tables' changelogs) and
+# the outputs of processing them. Inbound records, user commands (each carries a nonce) and
+# dead letters are written by whoever holds the request, member or not.
+_FENCED_TOPICS = frozenset(names_of(logical) for logical in (
+    names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES))
+_CHANGELOG_PREFIX = f"{app.conf.id}-"
+
+
+def fenced_topic(topic: str) -> bool:
+    return topic in _FENCED_TOPICS or (topic.startswith(_CHANGELOG_PREFIX) and topic.endswith("-changelog"))
+
+
+# STREAMS_FENCING=off exists only to reproduce what a zombie wrote without it.
+if os.environ.get("STREAMS_FENCING", "on") != "off":
+    fencing.install(app.conf.id, app_module.settings.session_timeout_s, fenced_topic,
+                    lambda reason: stop_process(reason, EXIT_FENCED))

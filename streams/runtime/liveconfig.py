@@ -1,4 +1,4 @@
-"""Surveys config versions on Kafka: `python -m streams surveys apply|show|diff` (CONTRACT 7).
+"""Surveys config versions on Kafka: `python -m streams surveys apply|show|diff` (docs/reference.md#live-config).
 
 `surveys apply FILE` validates the file exactly as a worker does at start, then publishes it
 to the compacted one-partition topic `streams.config` (key "surveys"):

@@ -1,4 +1,4 @@
-"""Process settings from the environment (CONTRACT section 2)."""
+"""Process settings from the environment (docs/reference.md#2-environment)."""
 from __future__ import annotations
 
 import os
@@ -54,14 +54,14 @@ class Settings:
     admin_key: str = ""
     segment_write_key: str = ""
     segment_host: str = "https://api.segment.io"
-    # CONTRACT 7: POST /v1/webhook bodies signed with it (X-Signature, hex HMAC-SHA1).
+    # docs/reference.md#ingestion: POST /v1/webhook bodies signed with it (X-Signature, hex HMAC-SHA1).
     webhook_secret: str = ""
-    # CONTRACT 7: the URL other workers use to reach this one (required when binding 0.0.0.0).
+    # docs/reference.md#2-environment: the URL other workers use to reach this one (required when binding 0.0.0.0).
     advertised_url: str = ""
-    # Beyond the contract: the display-token secret, when an operator keeps it elsewhere;
+    # Beyond docs/reference.md (docs/operations.md): the display-token secret, when an operator keeps it elsewhere;
     # empty: the app's shared secret in the `streams.secrets` topic (streams.runtime.signing).
     display_secret: str = ""
-    # Not in the contract: knobs for running several isolated apps on one cluster (tests,
+    # Not in docs/reference.md (docs/operations.md): knobs for running several isolated apps on one cluster (tests,
     # benchmarks) and for the store and guarantee; the defaults are what users get.
     app_id: str = "survey-streams"
     store: str = "rocksdb://"
@@ -71,7 +71,7 @@ class Settings:
     standby_replicas: int = 1
     # Users looked at per second when re-deciding after a config switch (live traffic first).
     redecide_per_s: float = 20_000.0
-    # CONTRACT 8.1: the networks whose addresses a worker calls when it routes a request to
+    # docs/reference.md#2-environment: the networks whose addresses a worker calls when it routes a request to
     # the worker another one advertised (streams.runtime.peers).
     peer_networks: tuple = parse_networks(DEFAULT_PEER_NETWORKS)
 

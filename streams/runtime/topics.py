@@ -1,4 +1,4 @@
-"""The one place that names every topic (CONTRACT section 3).
+"""The one place that names every topic (docs/reference.md#3-topics).
 
 Each topic has a logical name (the default) that code refers to; `topics:` in the
 config may map a logical name to another physical name.
@@ -47,13 +47,13 @@ SINGLE_PARTITION = {SECRETS: {"cleanup.policy": "compact"}, CONFIG: {"cleanup.po
 TOPIC_CONFIGS = {LIFECYCLE: {"message.timestamp.type": "LogAppendTime"},
                  USER_COMMANDS: {"message.timestamp.type": "LogAppendTime"}}
 
-# Which inbound topic each Segment message type is produced to (CONTRACT 3).
+# Which inbound topic each Segment message type is produced to (docs/reference.md#3-topics).
 TOPIC_FOR_TYPE = {
     "identify": SEGMENT_IDENTIFY,
     "group": SEGMENT_IDENTIFY,
     "track": SEGMENT_TRACK,
     "page": SEGMENT_TRACK,
-    "screen": SEGMENT_TRACK,  # mobile SDKs' page (CONTRACT 7)
+    "screen": SEGMENT_TRACK,  # mobile SDKs' page (docs/reference.md#inbound-segment-messages)
     "alias": SEGMENT_ALIAS,
 }
 

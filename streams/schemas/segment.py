@@ -1,4 +1,4 @@
-"""Inbound Segment messages (CONTRACT 4.1): decode, validate, pick the key.
+"""Inbound Segment messages (docs/reference.md#inbound-segment-messages): decode, validate, pick the key.
 
 Hot path: every inbound message passes here, so the checks are plain isinstance tests,
 in the order a broken message most often fails. Every failure is an InvalidInput naming
@@ -26,13 +26,13 @@ from streams.core.errors import (
 from streams.core.timeutil import parse_iso
 
 MAX_MESSAGE_BYTES = 32 * 1024
-# One size rule (CONTRACT 7): a message is measured as its client sent it, 32 KB. The
+# One size rule (docs/reference.md#inbound-segment-messages): a message is measured as its client sent it, 32 KB. The
 # bridge then adds `receivedAt` (and a batch's context and sentAt) before it produces the
 # record, so an inbound record may carry up to this much; the bridge refuses any message
 # whose record would be larger, so nothing it answered 200 for is refused here.
 MAX_RECORD_BYTES = 64 * 1024
-# CONTRACT 7: an id longer than this in UTF-8 is refused (it would become a key or a part
-# of the user's state).
+# An id longer than this in UTF-8 is refused (it would become a key or a part of the user's
+# state): docs/reference.md#inbound-segment-messages.
 MAX_ID_BYTES = 256
 # JSON nesting a message may have. orjson reads up to 1024 levels but writes only 254, and
 # every message is written again (re-keyed, stored in traits, dead-lettered): deeper
@@ -137,7 +137,8 @@ def _missing(field: str) -> InvalidInput:
 
 
 def validate(message: Any) -> dict:
-    """Check a decoded message against CONTRACT 4.1; returns it with ids normalised in place."""
+    """Check a decoded message against docs/reference.md#inbound-segment-messages; returns it with
+    ids normalised in place."""
     if not isinstance(message, dict):
         raise InvalidInput(NOT_AN_OBJECT, None, type(message).__name__, "a Segment message must be a JSON object")
     kind = message.get("type")

@@ -1,4 +1,4 @@
-"""Widget events (CONTRACT 5.3): validate what the widget posts, and secure mode's HMAC.
+"""Widget events (docs/reference.md#widget-events): validate what the widget posts, and secure mode's HMAC.
 
     {"messageId", "userId", "userHash"?, "surveyId", "displayId",
      "type": "shown" | "answered" | "closed" | "submitted",
@@ -11,12 +11,12 @@ Choices where the contract is silent:
 - a field present with the value null is treated as absent (as for Segment messages);
 - a numeric `userId` is turned into its string, as the Segment ingestion does, so the
   widget and Segment name the same user;
-- ids are capped at 256 UTF-8 bytes (CONTRACT 7): they become keys of the user's state;
-- `displayToken` (CONTRACT 7) is kept as given, for the bridge and the agent to check
+- ids are capped at 256 UTF-8 bytes (docs/reference.md#widget-events): they become keys of the user's state;
+- `displayToken` (docs/reference.md#widget-events) is kept as given, for the bridge and the agent to check
   (streams.core.displays); `receivedAt` is kept when it is a date-time (the bridge stamps it);
 - fields not listed above are dropped, and `questionId`/`value` are kept only on
   `answered`, so the lifecycle topic carries clean events;
-- `userHash` is kept (the bridge checks it after validation, CONTRACT 5.3 orders 400
+- `userHash` is kept (the bridge checks it after validation, docs/reference.md#widget-events orders 400
   before 403); the bridge may drop it before producing;
 - a text answer may be empty; it still counts as an answer.
 """

@@ -56,7 +56,7 @@ def same_secret(given: str | None, expected: str) -> bool:
 
 
 def error_body(status_code: str, detail: str, field: str | None = None) -> dict:
-    """An error answer (CONTRACT 7): `code`/`message` as Segment's and RudderStack's SDKs read
+    """An error answer (docs/reference.md#every-answer): `code`/`message` as Segment's and RudderStack's SDKs read
     them, with `error`/`detail` as before and the field that failed."""
     return {"error": status_code, "code": status_code, "detail": detail, "message": detail, "field": field}
 

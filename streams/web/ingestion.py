@@ -1,4 +1,4 @@
-"""The Segment-compatible ingestion API's logic (CONTRACT 5.1), free of HTTP and Kafka.
+"""The Segment-compatible ingestion API's logic (docs/reference.md#ingestion), free of HTTP and Kafka.
 
 `unpack` turns a decoded request body into the messages to produce and the items to
 dead-letter; the view does auth, gzip, size limits and producing.
@@ -15,7 +15,7 @@ from streams.runtime import topics as names
 from streams.core.errors import INVALID_FIELD, INVALID_JSON, MISSING_FIELD, NOT_AN_OBJECT, TOO_LARGE, InvalidInput
 from streams.schemas import segment as segment_schema
 
-MAX_MESSAGE_BYTES = segment_schema.MAX_MESSAGE_BYTES  # as the client sent it (CONTRACT 7)
+MAX_MESSAGE_BYTES = segment_schema.MAX_MESSAGE_BYTES  # as the client sent it (docs/reference.md#ingestion)
 MAX_BATCH_BYTES = 500 * 1024
 MAX_WIDGET_BODY_BYTES = 4 * MAX_MESSAGE_BYTES  # POST /v1/widget/events: up to 100 small events
 # What one batch request may make (docs/security.md): the envelope is copied into every
@@ -28,7 +28,7 @@ KINDS = ("identify", "track", "page", "screen", "group", "alias", "batch", "impo
 # analytics.js (browser) posts to <apiHost>/t, /i, /p, /s, /g, /a, and /b when batching,
 # with the write key in the body: the same endpoints under its names.
 SHORT_KINDS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
-# Endpoints that take a batch: `import` is Segment's name for the same thing (CONTRACT 7).
+# Endpoints that take a batch: `import` is Segment's name for the same thing (docs/reference.md#ingestion).
 BATCH_KINDS = ("batch", "import")
 # Fields of a batch envelope that Segment libraries expect to apply to every item.
 _ENVELOPE_FIELDS = ("context", "integrations", "sentAt")
@@ -94,7 +94,7 @@ def unpack(kind: str, body: bytes, received_at: str) -> tuple[list, list]:
 
     Raises InvalidInput (HTTP 400) for a malformed body and TooLarge (HTTP 413) for one
     over its limit. Items of a valid batch that fail go to the second list (dead letter).
-    Sizes (CONTRACT 7): a message is measured as the client sent it (at most 32 KB); the
+    Sizes (docs/reference.md#ingestion): a message is measured as the client sent it (at most 32 KB); the
     record produced from it, with `receivedAt` and a batch's envelope, must also fit the
     inbound record limit, so that no worker refuses later what is answered 200 here.
     """

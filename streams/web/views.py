@@ -68,7 +68,7 @@ class Metrics(BridgeView):
 @app.page("/v1/{kind}")
 class Ingest(BridgeView):
     """Segment-compatible ingestion: /v1/identify|track|page|screen|group|alias|batch|import,
-    and /v1/webhook for Segment's Webhooks destination (CONTRACT 5.1, 7)."""
+    and /v1/webhook for Segment's Webhooks destination (docs/reference.md#ingestion)."""
 
     path_label = "/v1/{kind}"
 
@@ -126,7 +126,7 @@ async def produce_all(records) -> None:
 
 @app.page("/v1/eligibility/{user_id}")
 class Eligibility(BridgeView):
-    """CONTRACT 5.2 and 7: the decision for now, with a display to open when eligible: the
+    """docs/reference.md#eligibility: the decision for now, with a display to open when eligible: the
     one open already, else the user's next (streams.core.displays.hand_out).
 
     Without secure mode anyone holding the widget key may ask about any user, so the

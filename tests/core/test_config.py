@@ -1,4 +1,4 @@
-"""Config validation and defaults (CONTRACT section 6).
+"""Config validation and defaults (docs/reference.md#6-config).
 
 Every wrong field must give its own error naming the file, the survey and the field; a
 worker started on such a config must stop before it contacts Kafka.

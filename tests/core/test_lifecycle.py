@@ -1,4 +1,4 @@
-"""The lifecycle state machine per display (CONTRACT 5.3) and the survey history it keeps."""
+"""The lifecycle state machine per display (docs/reference.md#widget-events) and the survey history it keeps."""
 from __future__ import annotations
 
 import pytest
@@ -95,7 +95,7 @@ def run(*steps: str) -> list[str]:
     (["closed"], ["viewed", "dismissed"]),
     (["submitted"], ["viewed", "completed "]),
     (["shown", "shown"], ["viewed"]),
-    # submitted with no answer: still Completed (CONTRACT 5.3), with no score
+    # submitted with no answer: still Completed (docs/reference.md#widget-events), with no score
     (["shown", "submitted"], ["viewed", "completed "]),
     # once ended, nothing more
     (["shown", "answer score 9", "submitted", "submitted"], ["viewed", "answered score=9", "completed score=9"]),
@@ -246,7 +246,7 @@ def test_expire_ends_every_due_display_earliest_first():
         Session(display_id, state=state).send("answered", "score", index, at=T0 + [5, 1, 40][index] * MINUTE_MS)
     outputs = expire_displays(state, CONFIG, T0 + 36 * MINUTE_MS)
     # earliest first; the later one of the same survey comes within the recontact window of
-    # the first response: one response per user, survey and window (CONTRACT 7)
+    # the first response: one response per user, survey and window (docs/reference.md#widget-events)
     assert [o.display_id for o in outputs] == ["early"]
     assert state["displays"]["late"]["end"] == "superseded"
     assert next_deadline(state) == T0 + 70 * MINUTE_MS

@@ -1,4 +1,5 @@
-"""Lifecycle outputs -> Segment messages (CONTRACT 4.4) and response records (CONTRACT 4.5)."""
+"""Lifecycle outputs -> Segment messages (docs/reference.md#outbound) and response records
+(docs/reference.md#responses)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The byte budget of a user's state (streams.core.state, CONTRACT 7)."""
+"""The byte budget of a user's state (streams.core.state, docs/reference.md#project-settings)."""
 from __future__ import annotations
 
 import orjson

@@ -1,4 +1,4 @@
-"""Time helpers (streams.core.timeutil): every formatter is total (CONTRACT 7)."""
+"""Time helpers (streams.core.timeutil): every formatter is total (docs/reference.md#4-message-shapes)."""
 from __future__ import annotations
 
 import pytest

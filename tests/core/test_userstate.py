@@ -1,4 +1,5 @@
-"""Applying Segment messages to the user state (CONTRACT 4.1, 4.2) and folding identities."""
+"""Applying Segment messages to the user state (docs/reference.md#inbound-segment-messages,
+docs/reference.md#user-state) and folding identities."""
 from __future__ import annotations
 
 import copy
@@ -459,7 +460,7 @@ def test_folding_an_empty_redirect_changes_no_history():
     assert {k: v for k, v in user.items() if k != "anonymousIds"} == {k: v for k, v in before.items() if k != "anonymousIds"}
 
 
-# --- group traits (CONTRACT 7) -------------------------------------------------------------
+# --- group traits (docs/reference.md#inbound-segment-messages) ---------------------------
 
 def test_group_traits_are_kept_per_group_latest_by_event_time():
     state, _ = run([

@@ -70,7 +70,7 @@ class Run:
 
     def check_body(self, req: Request, answer: Answer) -> None:
         """4xx from the app's views: a JSON object with a string `error`; any 4xx/5xx JSON
-        object: `code` (= `error`) and `message` too (CONTRACT 7)."""
+        object: `code` (= `error`) and `message` too (docs/reference.md#every-answer)."""
         if req.method == "HEAD" or not req.app_owned or not 400 <= answer.status < 600:
             return
         document, problem = None, None

@@ -99,7 +99,7 @@ def eligibility_request(draw, secret: str | None) -> Request:
     method = draw(weighted((12, "GET"), (1, "HEAD")))
     headers = header(b"X-Widget-Key", key)
     admin = ""
-    if draw(st.integers(0, 5)) == 0:   # CONTRACT 7: the admin key adds reason/eligibleAt
+    if draw(st.integers(0, 5)) == 0:   # docs/reference.md#eligibility: the admin key adds reason/eligibleAt
         admin_label, value = pick(draw, AUTH_ADMIN)
         headers += header(b"Authorization", value)
         admin = f"|admin={admin_label}"

@@ -1,4 +1,5 @@
-"""The fault suite, short (issue J): two workers, three SIGKILLs while a seeded Segment
+"""The fault suite, short (issue J): two workers, three SIGKILLs and one pause past the
+session timeout (a zombie, issue M.8) while a seeded Segment
 stream and widget sessions flow, compared with a fault-free run of the same input on the
 same broker under another topic prefix. Nothing may be lost, split or left different.
 
@@ -15,13 +16,17 @@ pytestmark = pytest.mark.integration
 
 
 def test_worker_kills_lose_nothing(kafka_bootstrap, tmp_path):
-    params = Params(workers=2, kills=3, users=20, seconds=24, seed=11, broker_restart=False)
+    params = Params(workers=2, kills=3, users=20, seconds=24, seed=11, broker_restart=False,
+                    pauses=1)
     fig, result, chaos, clean = run_suite(params, bootstrap=kafka_bootstrap, workdir=tmp_path)
     verdict = "FAIL" if result.failed() else "PASS"
     report = summary(fig, verdict) + "\n" + "\n".join(result.examples[:10])
     print(report)
     # The instrument itself: faults happened and the reference run did real work.
     assert fig["kills"] >= 3, report
+    assert fig["pauses"] == 1, report
+    # The zombie stopped itself (streams.runtime.fencing) instead of going on as a member.
+    assert fig["pauses_fenced"] == 1, report
     assert clean.sessions_ok == clean.sessions_planned > 0, report
     assert sum(c["expected"] for c in result.by_output.values()) > 0, report
     # What the suite proves.

@@ -1,4 +1,5 @@
-"""Malformed messages put straight on the inbound topics (CONTRACT 4.1, 4.7, 5.5).
+"""Malformed messages put straight on the inbound topics (docs/reference.md#inbound-segment-messages,
+docs/reference.md#dead-letter, docs/reference.md#service).
 
 Each lands on `streams.deadletter` with its code, where it came from and the payload; the
 worker keeps going; /metrics accounts for every inbound message.
@@ -99,7 +100,8 @@ def test_malformed_messages_land_on_the_dead_letter(feed):
 def test_oversized_messages_are_too_large_and_the_payload_is_cut_at_64kb(feed):
     worker = feed.worker
     # A record on an inbound topic may be 64 KB: a 32 KB message as its client sent it plus
-    # what the bridge adds (CONTRACT 7: what the bridge answered 200 for is never refused).
+    # what the bridge adds: what the bridge answered 200 for is never refused
+    # (docs/reference.md#inbound-segment-messages).
     over = big_track(MAX_RECORD_BYTES + 1)
     huge = big_track(PAYLOAD_MAX + 5000)
     over_at = feed.put("segment.track", over, key="big")

@@ -1,4 +1,4 @@
-"""Fuzzing the HTTP bridge (CONTRACT 5, 7) of running workers with Hypothesis-generated requests.
+"""Fuzzing the HTTP bridge (docs/reference.md#5-http) of running workers with Hypothesis-generated requests.
 
 Two workers share the session's broker: `plain` (write, widget and admin keys set) and
 `secure` (the same plus STREAMS_SECURE_SECRET). Hypothesis draws whole requests: method,
@@ -94,7 +94,7 @@ def test_4xx_bodies_are_json_objects_with_error(fuzz_run):
 
 
 def test_error_bodies_carry_code_and_message(fuzz_run):
-    """CONTRACT 7: every 4xx/5xx JSON body also carries `code` (= `error`) and `message`."""
+    """docs/reference.md#every-answer: every 4xx/5xx JSON body also carries `code` (= `error`) and `message`."""
     problems = recorded(fuzz_run["runs"], "code_message")
     assert not problems, render_body_problems(problems)
 

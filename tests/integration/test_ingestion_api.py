@@ -1,4 +1,5 @@
-"""Segment in over HTTP (CONTRACT 4.1, 4.2, 5.1) on a real broker, with the official
+"""Segment in over HTTP (docs/reference.md#inbound-segment-messages,
+docs/reference.md#user-state, docs/reference.md#ingestion) on a real broker, with the official
 `segment-analytics-python` client pointed at the worker.
 
 One worker for the module; every test uses its own user ids.

@@ -51,7 +51,7 @@ def user_hash(user: str) -> str:
     return hmac.new(SECRET.encode(), user.encode(), hashlib.sha256).hexdigest()
 
 
-# Displays the bridge opened (CONTRACT 7), by the label each test step gives them.
+# Displays the bridge opened (docs/reference.md#eligibility), by the label each test step gives them.
 DISPLAYS: dict = {}
 
 
@@ -214,7 +214,7 @@ def test_widget_lifecycle_end_to_end(start_worker, guarantee):
     assert post_events(worker, unsigned)[0] == 403
     assert post_events(worker, {**valid, "userHash": user_hash("u-dismiss")})[0] == 403
     assert post_events(worker, {"batch": [valid, unsigned]})[0] == 403
-    # Display tokens (CONTRACT 7): none, another display's, another user's, or altered: 403.
+    # Display tokens (docs/reference.md#widget-events): none, another display's, another user's, or altered: 403.
     tokenless = {k: v for k, v in valid.items() if k != "displayToken"}
     status, reply = post_events(worker, tokenless)
     assert status == 403 and reply["code"] == "invalid_token" and reply["field"] == "displayToken", reply

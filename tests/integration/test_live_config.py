@@ -1,4 +1,4 @@
-"""Live config on a real broker (issue 15, CONTRACT 7): `surveys apply` while workers run.
+"""Live config on a real broker (issue 15, docs/reference.md#live-config): `surveys apply` while workers run.
 
 Pausing a survey goes live within seconds: every user who was eligible for it gets a new
 decision (the next survey, or survey_inactive) carrying the new configVersion; the dry run

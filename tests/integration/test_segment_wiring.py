@@ -1,4 +1,4 @@
-"""Segment as it is really wired (CONTRACT 7), proved from outside with clients nobody here
+"""Segment as it is really wired (docs/reference.md#ingestion), proved from outside with clients nobody here
 wrote: Segment's official Python library (`segment-analytics-python`), RudderStack's Python SDK
 (`rudder-sdk-python`), Segment's Node library (`@segment/analytics-node`, run with node),
 kafka-python writing what Segment's Kafka destination writes, and request bodies shaped and
@@ -95,8 +95,8 @@ def dead_letters(worker: Worker, needle: str, timeout_s: float = 3.0) -> list:
 # --- a. screen ---------------------------------------------------------------------------------
 
 def test_screen_updates_last_seen_from_every_client(worker, segment, rudder):
-    """`screen` is activity like `page` (CONTRACT 7): Segment's library, RudderStack's SDK,
-    POST /v1/screen and a raw record on segment.track each move lastSeen."""
+    """`screen` is activity like `page` (docs/reference.md#inbound-segment-messages): Segment's
+    library, RudderStack's SDK, POST /v1/screen and a raw record on segment.track each move lastSeen."""
     at = clock()
     user = new_id("u-screen")
     segment.identify(user_id=user, traits={"plan": "pro"}, timestamp=at(10))
@@ -194,7 +194,7 @@ def _padded_to(measure, target: int, build):
 
 
 def test_message_just_under_32kb_is_applied_not_dead_lettered(worker, segment):
-    """A message is measured as the client sent it (CONTRACT 7): what the official library
+    """A message is measured as the client sent it (docs/reference.md#ingestion): what the official library
     sends at just under 32 KB, and a batch item just under 32 KB with an envelope context
     copied into it, are answered 200 and applied; no worker refuses them later."""
     at = clock()

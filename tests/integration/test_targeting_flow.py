@@ -18,7 +18,7 @@ from streams.core.timeutil import DAY_MS, iso, parse_iso
 pytestmark = pytest.mark.integration
 
 ADMIN = {"Authorization": "Bearer test-admin-key"}
-# CONTRACT 6, in the order the rules are checked (the explain endpoint lists them all).
+# docs/reference.md#7-reason-codes, in the order the rules are checked (the explain endpoint lists them all).
 RULES = ["survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",
          "awaiting_trigger", "max_displays_reached", "recently_responded", "recently_dismissed",
          "recently_displayed", "global_wait"]

@@ -1,5 +1,5 @@
 """Two workers share the partitions; each answers for every user by routing to the owner
-(CONTRACT 5, 7): routed answers carry the same headers (CORS) as local ones, and workers
+(docs/reference.md#every-answer): routed answers carry the same headers (CORS) as local ones, and workers
 bound to every interface route through the address they advertise."""
 import http.client
 import subprocess

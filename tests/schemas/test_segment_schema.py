@@ -1,4 +1,5 @@
-"""Inbound Segment messages: decoding, validation (CONTRACT 4.1, 4.7) and event time."""
+"""Inbound Segment messages: decoding, validation and event time
+(docs/reference.md#inbound-segment-messages, docs/reference.md#dead-letter)."""
 from __future__ import annotations
 
 import orjson
@@ -43,7 +44,8 @@ def test_decode_accepts_str():
 
 def test_record_of_exactly_the_limit_is_accepted():
     """Records on the inbound topics may be up to 64 KB: a 32 KB message as its client sent
-    it plus what the bridge adds (CONTRACT 7: what the bridge accepted is never refused)."""
+    it plus what the bridge adds: what the bridge accepted is never refused
+    (docs/reference.md#inbound-segment-messages)."""
     raw = padded_to(MAX_RECORD_BYTES)
     assert len(raw) == MAX_RECORD_BYTES
     assert decode(raw)["event"] == "Signed Up"
@@ -194,7 +196,7 @@ def test_user_key(message, key):
     assert user_key(validate(message)) == key
 
 
-# --- event time (CONTRACT 4.1) ---------------------------------------------------------
+# --- event time (docs/reference.md#inbound-segment-messages) ------------------------------------------------
 
 NOW = 1_800_000_000_000
 MINUTE = 60_000
@@ -225,7 +227,8 @@ RECEIVED_MS = parse_iso(RECEIVED)
 
 
 @pytest.mark.parametrize("fields, expected", [
-    # CONTRACT 7: before 2000-01-01, or more than 24 h after receipt: the receipt time.
+    # Before 2000-01-01, or more than 24 h after receipt: the receipt time
+    # (docs/reference.md#inbound-segment-messages).
     ({"timestamp": "0001-01-01T00:00:00Z", "receivedAt": RECEIVED}, RECEIVED_MS),
     ({"timestamp": "1999-12-31T23:59:59.999Z", "receivedAt": RECEIVED}, RECEIVED_MS),
     ({"timestamp": "9999-12-31T23:59:59Z", "receivedAt": RECEIVED}, RECEIVED_MS),
@@ -248,7 +251,7 @@ def test_event_times_at_the_bounds_are_kept(fields, expected):
     assert event_time(track(**fields), NOW) == (expected, False)
 
 
-# --- ids and nesting (CONTRACT 7) -----------------------------------------------------
+# --- ids and nesting (docs/reference.md#inbound-segment-messages) ------------------------
 
 @pytest.mark.parametrize("field, kind", [
     ("userId", "identify"), ("anonymousId", "identify"), ("messageId", "identify"),

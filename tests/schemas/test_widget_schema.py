@@ -1,4 +1,4 @@
-"""Widget events (CONTRACT 5.3): validation, batches, and secure mode's user hash."""
+"""Widget events (docs/reference.md#widget-events): validation, batches, and secure mode's user hash."""
 from __future__ import annotations
 
 import pytest

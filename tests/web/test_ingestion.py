@@ -1,4 +1,4 @@
-"""The Segment-compatible ingestion API's pure logic (CONTRACT 5.1): no HTTP, no Kafka."""
+"""The Segment-compatible ingestion API's pure logic (docs/reference.md#ingestion): no HTTP, no Kafka."""
 from __future__ import annotations
 
 import base64
@@ -270,7 +270,7 @@ def test_invalid_items_of_a_valid_batch_are_rejected_not_dropped():
 
 
 def test_a_batch_item_is_measured_as_the_client_sent_it():
-    """CONTRACT 7: 32 KB as sent; the envelope fields the bridge copies in do not count..."""
+    """docs/reference.md#ingestion: 32 KB as sent; the envelope fields the bridge copies in do not count..."""
     item = sized_track(MAX_MESSAGE_BYTES - 50)
     accepted, rejected = unpack("batch", body({"batch": [item], "context": {"pad": "y" * 200}}), RECEIVED)
     assert rejected == [] and len(accepted) == 1
@@ -291,7 +291,7 @@ def test_empty_batch_is_accepted():
     assert unpack("batch", body({"batch": []}), RECEIVED) == ([], [])
 
 
-# --- /v1/webhook (CONTRACT 7): what Segment's Webhooks destinations post ---------------------
+# --- /v1/webhook (docs/reference.md#ingestion): what Segment's Webhooks destinations post ---------------------
 
 @pytest.mark.parametrize("message, topic, key", [
     ({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}, "segment.identify", "u1"),
