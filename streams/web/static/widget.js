@@ -20,13 +20,16 @@
     ces: [[5, 7, "easy"], [4, 4, "neutral"], [1, 3, "difficult"]],
   };
   const PMF_CATEGORIES = ["very_disappointed", "somewhat_disappointed", "not_disappointed"];
+  const PMF_TEXTS = ["very disappointed", "somewhat disappointed", "not disappointed"];  // config.PMF_CHOICES
   const words = s => s.trim().toLowerCase().split(/\s+/).join(" ");
 
   // The category of `value` answered to `question` of a survey of type `type`, else null.
   function category(type, question, value) {
     if (type === "pmf") {
       if (typeof value !== "string") return null;
-      if (PMF_CATEGORIES.includes(words(value))) return words(value);
+      const named = words(value);
+      if (PMF_CATEGORIES.includes(named)) return named;
+      if (PMF_TEXTS.includes(named)) return PMF_CATEGORIES[PMF_TEXTS.indexOf(named)];
       const at = ((question && question.choices) || []).indexOf(value);  // choices run from very to not
       return at < 0 ? null : PMF_CATEGORIES[Math.min(at, PMF_CATEGORIES.length - 1)];
     }
