@@ -192,3 +192,10 @@ def test_labels_by_language_with_overrides():
     assert unknown["submit"] == "Submit" and unknown["nps"] == ["Not at all likely", "Extremely likely"]
     assert region["submit"] == "שליחה"
     assert custom["submit"] == "Los" and custom["close"] == "Umfrage schließen"
+
+
+def test_widget_js_is_ascii():
+    """Sites copy widget.js to their own hosts, which may serve it without a charset (then the page's
+    applies): ASCII reads the same in every one. Non-ASCII texts are \\u escapes."""
+    text = WIDGET.read_bytes()
+    assert all(byte < 128 for byte in text), [line for line in text.decode().splitlines() if not line.isascii()][:3]

@@ -25,15 +25,16 @@
 
   // The category of `value` answered to `question` of a survey of type `type`, else null.
   function category(type, question, value) {
+    if (!question || value == null) return null;
     if (type === "pmf") {
-      if (typeof value !== "string") return null;
+      if (question.kind !== "choice" || typeof value !== "string") return null;
       const named = words(value);
       if (PMF_CATEGORIES.includes(named)) return named;
       if (PMF_TEXTS.includes(named)) return PMF_CATEGORIES[PMF_TEXTS.indexOf(named)];
-      const at = ((question && question.choices) || []).indexOf(value);  // choices run from very to not
+      const at = (question.choices || []).indexOf(value);  // choices run from very to not
       return at < 0 ? null : PMF_CATEGORIES[Math.min(at, PMF_CATEGORIES.length - 1)];
     }
-    if (typeof value !== "number" || !Number.isInteger(value)) return null;
+    if (question.kind !== "scale" || typeof value !== "number" || !Number.isInteger(value)) return null;
     const band = (CATEGORY_BANDS[type] || []).find(([low, high]) => low <= value && value <= high);
     return band ? band[2] : null;
   }
@@ -138,24 +139,25 @@
   }
 
   // The widget's own words (buttons, scale ends), by the survey's language; `labels` overrides.
+  // Non-ASCII is written as \u escapes: the file reads the same whatever charset a site serves it with.
   const LABELS = {
     en: {submit: "Submit", close: "Close survey", thanks: "Thank you for your feedback!", of: "{v} of {max}",
       nps: ["Not at all likely", "Extremely likely"], csat: ["Very unsatisfied", "Very satisfied"],
       ces: ["Very difficult", "Very easy"]},
-    de: {submit: "Absenden", close: "Umfrage schließen", thanks: "Vielen Dank für Ihr Feedback!", of: "{v} von {max}",
-      nps: ["Überhaupt nicht wahrscheinlich", "Äußerst wahrscheinlich"], csat: ["Sehr unzufrieden", "Sehr zufrieden"],
+    de: {submit: "Absenden", close: "Umfrage schlie\u00dfen", thanks: "Vielen Dank f\u00fcr Ihr Feedback!", of: "{v} von {max}",
+      nps: ["\u00dcberhaupt nicht wahrscheinlich", "\u00c4u\u00dferst wahrscheinlich"], csat: ["Sehr unzufrieden", "Sehr zufrieden"],
       ces: ["Sehr schwierig", "Sehr einfach"]},
     fr: {submit: "Envoyer", close: "Fermer le questionnaire", thanks: "Merci pour votre avis !", of: "{v} sur {max}",
-      nps: ["Pas du tout probable", "Extrêmement probable"], csat: ["Très insatisfait", "Très satisfait"],
-      ces: ["Très difficile", "Très facile"]},
-    es: {submit: "Enviar", close: "Cerrar la encuesta", thanks: "¡Gracias por tu opinión!", of: "{v} de {max}",
+      nps: ["Pas du tout probable", "Extr\u00eamement probable"], csat: ["Tr\u00e8s insatisfait", "Tr\u00e8s satisfait"],
+      ces: ["Tr\u00e8s difficile", "Tr\u00e8s facile"]},
+    es: {submit: "Enviar", close: "Cerrar la encuesta", thanks: "\u00a1Gracias por tu opini\u00f3n!", of: "{v} de {max}",
       nps: ["Nada probable", "Muy probable"], csat: ["Muy insatisfecho", "Muy satisfecho"],
-      ces: ["Muy difícil", "Muy fácil"]},
-    ar: {submit: "إرسال", close: "إغلاق الاستبيان", thanks: "شكرًا على ملاحظاتك!", of: "{v} من {max}",
-      nps: ["غير محتمل على الإطلاق", "محتمل للغاية"], csat: ["غير راضٍ إطلاقًا", "راضٍ جدًا"],
-      ces: ["صعب جدًا", "سهل جدًا"]},
-    he: {submit: "שליחה", close: "סגירת הסקר", thanks: "תודה על המשוב!", of: "{v} מתוך {max}",
-      nps: ["בכלל לא סביר", "סביר מאוד"], csat: ["מאוד לא מרוצה", "מרוצה מאוד"], ces: ["קשה מאוד", "קל מאוד"]},
+      ces: ["Muy dif\u00edcil", "Muy f\u00e1cil"]},
+    ar: {submit: "\u0625\u0631\u0633\u0627\u0644", close: "\u0625\u063a\u0644\u0627\u0642 \u0627\u0644\u0627\u0633\u062a\u0628\u064a\u0627\u0646", thanks: "\u0634\u0643\u0631\u064b\u0627 \u0639\u0644\u0649 \u0645\u0644\u0627\u062d\u0638\u0627\u062a\u0643!", of: "{v} \u0645\u0646 {max}",
+      nps: ["\u063a\u064a\u0631 \u0645\u062d\u062a\u0645\u0644 \u0639\u0644\u0649 \u0627\u0644\u0625\u0637\u0644\u0627\u0642", "\u0645\u062d\u062a\u0645\u0644 \u0644\u0644\u063a\u0627\u064a\u0629"], csat: ["\u063a\u064a\u0631 \u0631\u0627\u0636\u064d \u0625\u0637\u0644\u0627\u0642\u064b\u0627", "\u0631\u0627\u0636\u064d \u062c\u062f\u064b\u0627"],
+      ces: ["\u0635\u0639\u0628 \u062c\u062f\u064b\u0627", "\u0633\u0647\u0644 \u062c\u062f\u064b\u0627"]},
+    he: {submit: "\u05e9\u05dc\u05d9\u05d7\u05d4", close: "\u05e1\u05d2\u05d9\u05e8\u05ea \u05d4\u05e1\u05e7\u05e8", thanks: "\u05ea\u05d5\u05d3\u05d4 \u05e2\u05dc \u05d4\u05de\u05e9\u05d5\u05d1!", of: "{v} \u05de\u05ea\u05d5\u05da {max}",
+      nps: ["\u05d1\u05db\u05dc\u05dc \u05dc\u05d0 \u05e1\u05d1\u05d9\u05e8", "\u05e1\u05d1\u05d9\u05e8 \u05de\u05d0\u05d5\u05d3"], csat: ["\u05de\u05d0\u05d5\u05d3 \u05dc\u05d0 \u05de\u05e8\u05d5\u05e6\u05d4", "\u05de\u05e8\u05d5\u05e6\u05d4 \u05de\u05d0\u05d5\u05d3"], ces: ["\u05e7\u05e9\u05d4 \u05de\u05d0\u05d5\u05d3", "\u05e7\u05dc \u05de\u05d0\u05d5\u05d3"]},
   };
   function labelsFor(locale, overrides) {
     const lang = String(locale || "en").toLowerCase().split(/[-_]/)[0];
