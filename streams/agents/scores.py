@@ -49,7 +49,8 @@ async def score_responses(stream):
             continue
         key = f"{survey_id}|{day}"
         accumulator = scores.get(key) or scoring.new_accumulator(survey_type)
-        updated = scoring.add_response(accumulator, survey_type, record.get("score"), record["responseId"])
+        updated = scoring.add_response(accumulator, survey_type, record.get("score"), record["responseId"],
+                                       record.get("locale"))
         if updated is accumulator:  # a replayed response, or one without a score
             registry.inc("survey_streams_duplicates_skipped_total", topic=event.message.topic)
             continue

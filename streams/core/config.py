@@ -14,21 +14,19 @@ from typing import Any
 
 import yaml
 
-from streams.core import configcheck
+from streams.core import configcheck, locales as locale_tags
 from streams.core.configcheck import (
-    MAX_COUNT, MAX_DAYS, MAX_DISPLAY_MINUTES, MAX_HOURS, MAX_PARTITIONS, MAX_PRIORITY, MAX_SCALE, Checker, is_number)
+    MAX_COUNT, MAX_DAYS, MAX_DISPLAY_MINUTES, MAX_HOURS, MAX_PARTITIONS, MAX_PRIORITY, Checker)
+from streams.core.configquestions import (  # noqa: F401  (Filter, Question, ShowIf are the config's types)
+    CATEGORIES, DAYS_OPERATORS, LIST_OPERATORS, NO_VALUE_OPERATORS, OPERATORS, QUESTION_KINDS, Filter, Question, ShowIf, filter_item, parse_locales, parse_questions,
+    parse_texts)
+from streams.core.configtargeting import (  # noqa: F401  (the config's types)
+    MAX_DELAY_SECONDS, CancelOn, PageRule, SurveyLimits, parse_cancel_on, parse_devices, parse_pages,
+    parse_survey_limits)
 from streams.core.errors import ConfigError
 from streams.runtime import topics as topic_names
 
 SURVEY_TYPES = ("nps", "csat", "ces", "pmf")
-OPERATORS = (
-    "eq", "neq", "in", "nin", "gt", "gte", "lt", "lte", "exists", "not_exists",
-    "contains", "starts_with", "older_than_days", "newer_than_days",
-)
-LIST_OPERATORS = ("in", "nin")
-NO_VALUE_OPERATORS = ("exists", "not_exists")
-DAYS_OPERATORS = ("older_than_days", "newer_than_days")
-QUESTION_KINDS = ("scale", "text", "choice")
 LIFECYCLE_EVENTS = ("viewed", "answered", "completed", "dismissed")
 # Values a `segment.traits` mapping may name besides a question id.
 RESPONSE_FIELDS = ("score", "comment", "category", "completed_at", "response_id")
@@ -62,15 +60,6 @@ DEFAULT_EVENT_NAMES = {
 
 
 @dataclass(frozen=True)
-class Filter:
-    """A typed comparison: `trait` (or event `property`) `op` `value`."""
-
-    name: str
-    op: str
-    value: Any = None
-
-
-@dataclass(frozen=True)
 class Trigger:
     event: str
     where: tuple[Filter, ...] = ()
@@ -88,20 +77,11 @@ class Targeting:
     recontact_after_dismissal_days: float = 30
     redisplay_after_hours: float = 24
     max_displays: int = 3
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    kind: str
-    text: str
-    min: int | None = None
-    max: int | None = None
-    choices: tuple[str, ...] | None = None
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "text": self.text, "min": self.min,
-                "max": self.max, "choices": list(self.choices) if self.choices else None}
+    pages: tuple[PageRule, ...] = ()
+    devices: tuple[str, ...] = ()  # empty: every device
+    delay_seconds: float = 0
+    cancel_on: tuple[CancelOn, ...] = ()
+    max_responses_per_user: int = 0  # 0: no cap
 
 
 @dataclass(frozen=True)
@@ -130,11 +110,14 @@ class Survey:
     questions: tuple[Question, ...] = ()
     targeting: Targeting = field(default_factory=Targeting)
     segment: SegmentMapping | None = None
+    locales: tuple[str, ...] = ("en",)  # the first is the default
+    names: dict = field(default_factory=dict)  # locale -> name, for locales other than the first
+    limits: SurveyLimits = field(default_factory=SurveyLimits)
 
     @property
     def score_question(self) -> Question | None:
         """The question whose answer is the survey's score: the first scale or choice."""
-        return next((q for q in self.questions if q.kind != "text"), None)
+        return next((q for q in self.questions if q.kind in ("scale", "choice")), None)
 
     @property
     def comment_question(self) -> Question | None:
@@ -143,10 +126,15 @@ class Survey:
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
 
-    def public(self) -> dict:
-        """The survey as the widget sees it (docs/reference.md#eligibility)."""
-        return {"id": self.id, "type": self.type, "name": self.name,
-                "questions": [q.as_dict() for q in self.questions]}
+    def name_in(self, locale: str | None) -> str:
+        return self.names.get(locale, self.name) if locale is not None else self.name
+
+    def public(self, locale: str | None = None) -> dict:
+        """The survey as the widget sees it (docs/reference.md#eligibility), every text in
+        `locale` (one of `locales`; the first when None)."""
+        locale = locale if locale in self.locales else self.locales[0]
+        return {"id": self.id, "type": self.type, "name": self.name_in(locale), "locale": locale,
+                "dir": locale_tags.direction(locale), "questions": [q.as_dict(locale) for q in self.questions]}
 
 
 @dataclass(frozen=True)
@@ -190,69 +178,18 @@ class Config:
     def trigger_events(self) -> frozenset:
         return frozenset(s.targeting.trigger.event for s in self.surveys if s.targeting.trigger)
 
+    @property
+    def uses_devices(self) -> bool:
+        """Whether a survey has a device rule: only then is a User-Agent worth parsing."""
+        return any(s.targeting.devices for s in self.surveys)
+
 
 def _filters(check: Checker, value: Any, field_name: str, name_key: str) -> tuple[Filter, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise check.fail(field_name, value, "must be a list of filters")
-    result = []
-    for index, item in enumerate(value):
-        where = f"{field_name}[{index}]"
-        item = check.mapping(item, where, (name_key, "op", "value"))
-        name = check.text(item, name_key, f"{where}.{name_key}")
-        op = item.get("op")
-        if op not in OPERATORS:
-            raise check.fail(f"{where}.op", op, f"must be one of {', '.join(OPERATORS)}")
-        operand = item.get("value")
-        if op in LIST_OPERATORS and not isinstance(operand, list):
-            raise check.fail(f"{where}.value", operand, f"operator '{op}' needs a list")
-        if op in DAYS_OPERATORS:
-            if not is_number(operand):
-                raise check.fail(f"{where}.value", operand, f"operator '{op}' needs a number of days")
-            check.number(item, "value", f"{where}.value", None, minimum=0, maximum=MAX_DAYS)
-        if op not in NO_VALUE_OPERATORS and op not in LIST_OPERATORS and "value" not in item:
-            raise check.fail(f"{where}.value", None, f"operator '{op}' needs a value")
-        if op in ("contains", "starts_with") and not isinstance(operand, (str, int, float)):
-            raise check.fail(f"{where}.value", operand, f"operator '{op}' needs a string")
-        if hasattr(operand, "isoformat"):
-            operand = operand.isoformat()
-        result.append(Filter(name=name, op=op, value=operand))
-    return tuple(result)
-
-
-def _questions(check: Checker, survey_type: str, value: Any) -> tuple[Question, ...]:
-    if value is None:
-        value = DEFAULT_QUESTIONS[survey_type]
-    if not isinstance(value, list) or not value:
-        raise check.fail("questions", value, "must be a non-empty list")
-    questions, seen = [], set()
-    for index, item in enumerate(value):
-        where = f"questions[{index}]"
-        item = check.mapping(item, where, ("id", "kind", "text", "min", "max", "choices"))
-        qid = check.text(item, "id", f"{where}.id")
-        if qid in seen:
-            raise check.fail(f"{where}.id", qid, "duplicate question id")
-        seen.add(qid)
-        kind = item.get("kind")
-        if kind not in QUESTION_KINDS:
-            raise check.fail(f"{where}.kind", kind, f"must be one of {', '.join(QUESTION_KINDS)}")
-        text = check.text(item, "text", f"{where}.text")
-        low = high = choices = None
-        if kind == "scale":
-            low = check.number(item, "min", f"{where}.min", None, minimum=-MAX_SCALE, maximum=MAX_SCALE, integer=True)
-            high = check.number(item, "max", f"{where}.max", None, minimum=-MAX_SCALE, maximum=MAX_SCALE, integer=True)
-            if high <= low:
-                raise check.fail(f"{where}.max", high, "must be greater than min")
-        if kind == "choice":
-            choices = item.get("choices")
-            if not isinstance(choices, list) or not choices or not all(isinstance(c, str) and c for c in choices):
-                raise check.fail(f"{where}.choices", choices, "must be a non-empty list of strings")
-            choices = tuple(choices)
-        questions.append(Question(qid, kind, text, low, high, choices))
-    if not any(q.kind != "text" for q in questions):
-        raise check.fail("questions", value, "needs at least one scale or choice question (the score)")
-    return tuple(questions)
+    return tuple(filter_item(check, item, f"{field_name}[{index}]", name_key) for index, item in enumerate(value))
 
 
 def _trigger(check: Checker, value: Any) -> Trigger | None:
@@ -273,7 +210,10 @@ def _targeting(check: Checker, value: Any) -> Targeting:
     defaults = Targeting()
     data = check.mapping(value, "targeting", (
         "min_days_since_signup", "sample_percent", "traits", "trigger", "recontact_after_response_days",
-        "recontact_after_dismissal_days", "redisplay_after_hours", "max_displays"))
+        "recontact_after_dismissal_days", "redisplay_after_hours", "max_displays", "pages", "devices",
+        "delay_seconds", "cancel_on", "max_responses_per_user"))
+    delay_seconds = check.number(data, "delay_seconds", "targeting.delay_seconds", 0, minimum=0,
+                                 maximum=MAX_DELAY_SECONDS)
 
     def days(key: str, maximum: float = MAX_DAYS) -> float:
         return check.number(data, key, f"targeting.{key}", getattr(defaults, key), minimum=0, maximum=maximum)
@@ -288,6 +228,12 @@ def _targeting(check: Checker, value: Any) -> Targeting:
         redisplay_after_hours=days("redisplay_after_hours", MAX_HOURS),
         max_displays=check.number(data, "max_displays", "targeting.max_displays", 3, minimum=1, maximum=MAX_COUNT,
                                    integer=True),
+        pages=parse_pages(check, data.get("pages")),
+        devices=parse_devices(check, data.get("devices")),
+        delay_seconds=delay_seconds,
+        cancel_on=parse_cancel_on(check, data.get("cancel_on"), delay_seconds),
+        max_responses_per_user=check.number(data, "max_responses_per_user", "targeting.max_responses_per_user", 0,
+                                            minimum=0, maximum=MAX_COUNT, integer=True),
     )
 
 
@@ -325,7 +271,8 @@ def _survey(document: Checker, index: int, value: Any, seen: set) -> Survey:
     raw_id = value.get("id") if isinstance(value, dict) else None
     check = document.named(raw_id if isinstance(raw_id, str) else f"#{index + 1}")
     data = check.mapping(value, "", (
-        "id", "type", "name", "active", "starts_at", "ends_at", "priority", "questions", "targeting", "segment"))
+        "id", "type", "name", "active", "starts_at", "ends_at", "priority", "questions", "targeting", "segment",
+        "locales", "limits"))
     check.plain(data, "")
     survey_id = data.get("id")
     if not isinstance(survey_id, str) or not _SURVEY_ID.fullmatch(survey_id):
@@ -336,7 +283,9 @@ def _survey(document: Checker, index: int, value: Any, seen: set) -> Survey:
     survey_type = data.get("type")
     if survey_type not in SURVEY_TYPES:
         raise check.fail("type", survey_type, f"must be one of {', '.join(SURVEY_TYPES)}")
-    questions = _questions(check, survey_type, data.get("questions"))
+    survey_locales = parse_locales(check, data.get("locales"))
+    questions = parse_questions(check, survey_type, data.get("questions"), DEFAULT_QUESTIONS[survey_type], survey_locales)
+    name, names = parse_texts(check, data.get("name"), "name", survey_locales)
     starts_at = check.instant(data, "starts_at", "starts_at")
     ends_at = check.instant(data, "ends_at", "ends_at")
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
@@ -344,7 +293,10 @@ def _survey(document: Checker, index: int, value: Any, seen: set) -> Survey:
     return Survey(
         id=survey_id,
         type=survey_type,
-        name=check.text(data, "name", "name"),
+        name=name,
+        names=names,
+        locales=survey_locales,
+        limits=parse_survey_limits(check, data.get("limits")),
         order=index,
         active=check.boolean(data, "active", "active", True),
         starts_at=starts_at,

@@ -59,7 +59,7 @@ import dataclasses
 
 import orjson
 
-from streams.core import lifecycle, targeting
+from streams.core import client as clients, lifecycle, targeting
 from streams.core.config import Config
 from streams.core.errors import INVALID_TOKEN, InvalidInput
 from streams.core.timeutil import MINUTE_MS, RECEIPT_SKEW_MS, parse_iso
@@ -90,13 +90,13 @@ def current_display_id(key: bytes, state: dict | None, user_id: str, survey_id: 
     return display_id(key, user_id, survey_id, slot(state, survey_id))
 
 
-def hand_out(key: bytes, state: dict | None, config: Config, user_id: str, now: int
-             ) -> tuple[targeting.Decision, str | None]:
+def hand_out(key: bytes, state: dict | None, config: Config, user_id: str, now: int,
+             request: clients.Request = clients.NO_REQUEST) -> tuple[targeting.Decision, str | None]:
     """What /v1/eligibility answers: the decision, and the id of the display to hand out
     (None when not eligible). An open display is handed out again, eligible whatever the
     rules now say (the module doc); else the current slot's display when the rules say
     eligible. Polling changes nothing: the same state gives the same id."""
-    decision = targeting.decide(state, config, now, user_id)
+    decision = targeting.decide(state, config, now, user_id, request=request)
     continued = _continued(state, config, now)
     if continued is not None:
         survey, open_id = continued
@@ -105,6 +105,15 @@ def hand_out(key: bytes, state: dict | None, config: Config, user_id: str, now: 
     if decision.survey is None:
         return decision, None
     return decision, current_display_id(key, state, user_id, decision.survey.id)
+
+
+def locale_of(state: dict | None, survey, display_id: str | None, requested=None) -> str:
+    """The locale a handed-out display is shown in: the one an open display has, else the
+    user's for the survey (targeting.survey_locale)."""
+    display = ((state or {}).get("displays") or {}).get(display_id) if display_id else None
+    if display is not None and display.get("locale") in survey.locales:
+        return display["locale"]
+    return targeting.survey_locale(survey, state, requested)
 
 
 def _continued(state: dict | None, config: Config, now: int):

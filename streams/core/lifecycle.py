@@ -7,6 +7,7 @@ Pure: the caller passes `now` (epoch ms) and persists the mutated state.
       "surveyId": str,
       "startedAt": ms,            # earliest event time seen for the display
       "deadline": ms,             # startedAt + display_timeout_minutes
+      "locale": str,              # the survey's locale the display is in (the first event's, else the user's)
       "answers": {questionId: value},   # the latest answer per question
       "answeredAt": {questionId: ms},
       "messageIds": [str],        # hashes (state.message_key) of the widget messageIds
@@ -16,7 +17,7 @@ Pure: the caller passes `now` (epoch ms) and persists the mutated state.
     }
 
 An ended display keeps only surveyId/startedAt/deadline/end/endedAt: it is kept so that
-late events are ignored, and it no longer needs its answers.
+late events are ignored, and it no longer needs its answers (nor its locale).
 
 Choices where the contract is silent:
 - `submitted` is Completed even with no answer (docs/reference.md#widget-events);
@@ -39,6 +40,12 @@ Choices where the contract is silent:
 - Completed on timeout is dated at the latest answer: that is when the user responded.
 - An event for an existing display naming another survey is ignored; so is an answer
   to a question the survey no longer has (the config changed since the bridge checked).
+- `show_if` (streams.core.questions): an answer to a question whose condition fails on the
+  answers so far is ignored (no Answered); Completed carries only the answers to questions
+  asked, judged again at the end (a changed earlier answer may drop a later one).
+- Locale: the display's is the `locale` of its first event that carries one, else the
+  user's (streams.core.locales: `locale` trait, then the latest context.locale, matched
+  to the survey's locales, else its first); every output of the display carries it.
 - At most DISPLAYS_MAX displays are kept: the oldest ended ones are dropped first; when
   all are open, a new display is refused (its events are ignored) rather than losing
   an open one. Only a flood of fake displays gets there: each ends within the timeout.
@@ -50,6 +57,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from streams.core import locales, questions
 from streams.core.config import Config, Project, Survey
 from streams.core.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX, message_key, new_survey_history
 from streams.core.timeutil import DAY_MS, MINUTE_MS, parse_iso
@@ -74,6 +82,7 @@ class Output:
     value: Any = None  # answered
     answers: dict | None = None  # completed: question id -> latest value
     source_message_id: str | None = None  # the widget messageId; None for a timeout
+    locale: str | None = None  # the display's (the module doc)
 
 
 def _event_time(event: dict, project: Project, now: int) -> int:
@@ -128,7 +137,10 @@ def _end(state: dict, display_id: str, display: dict, kind: str, at: int,
     if kind == COMPLETED and survey is not None and _responded_within(state, survey, at):
         kind = SUPERSEDED
     answers = display["answers"]
-    for key in ("answers", "answeredAt", "messageIds", "answered"):
+    if kind == COMPLETED and survey is not None:
+        answers = questions.asked(survey, answers, at)
+    locale = display.get("locale")
+    for key in ("answers", "answeredAt", "messageIds", "answered", "locale"):
         display.pop(key, None)
     display["end"], display["endedAt"] = kind, at
     if kind in (EXPIRED, SUPERSEDED):
@@ -136,7 +148,7 @@ def _end(state: dict, display_id: str, display: dict, kind: str, at: int,
     _record_end(state, display["surveyId"], kind, at)
     return [Output(kind, display["surveyId"], display_id, at,
                    answers=dict(answers) if kind == COMPLETED else None,
-                   source_message_id=source_message_id)]
+                   source_message_id=source_message_id, locale=locale)]
 
 
 def _time_out(state: dict, display_id: str, display: dict, survey: Survey | None) -> list[Output]:
@@ -170,14 +182,16 @@ def apply_event(state: dict, event: dict, survey: Survey, project: Project, now:
     if display is None:
         if _responded_within(state, survey, at) or not _make_room(displays, at):
             return []
+        locale = event.get("locale") if event.get("locale") in survey.locales else \
+            locales.choose(locales.user_candidates(state), survey.locales)
         display = displays[display_id] = {
-            "surveyId": survey.id, "startedAt": at,
+            "surveyId": survey.id, "startedAt": at, "locale": locale,
             "deadline": at + round(project.display_timeout_minutes * MINUTE_MS),
             "answers": {}, "answeredAt": {}, "messageIds": [], "answered": 0, "end": None, "endedAt": None,
         }
         # Whatever the first event is, the survey was on screen.
         _record_viewed(state, survey.id, at)
-        outputs.append(Output(VIEWED, survey.id, display_id, at, source_message_id=message_id))
+        outputs.append(Output(VIEWED, survey.id, display_id, at, source_message_id=message_id, locale=locale))
     else:
         if display["end"] is not None or display["surveyId"] != survey.id:
             return []
@@ -195,13 +209,15 @@ def apply_event(state: dict, event: dict, survey: Survey, project: Project, now:
     if kind == "answered":
         question_id = event.get("questionId")
         display["answered"] = display.get("answered", 0) + 1
-        if survey.question(question_id) is not None and display["answered"] <= MAX_ANSWERS:
+        question = survey.question(question_id)
+        if question is not None and display["answered"] <= MAX_ANSWERS and \
+                questions.is_asked(survey, question, display["answers"], at):
             value = event.get("value")
             if at >= display["answeredAt"].get(question_id, at):
                 display["answers"][question_id] = value
                 display["answeredAt"][question_id] = at
             outputs.append(Output(ANSWERED, survey.id, display_id, at, question_id=question_id,
-                                  value=value, source_message_id=message_id))
+                                  value=value, source_message_id=message_id, locale=display.get("locale")))
     elif kind in ("closed", "submitted"):
         outcome = COMPLETED if kind == "submitted" or display["answers"] else DISMISSED
         outputs.extend(_end(state, display_id, display, outcome, at, message_id, survey))

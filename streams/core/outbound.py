@@ -15,6 +15,9 @@ Choices where the contract is silent:
   response, an older comment must not stand next to a newer rating.
 - A traits mapping naming both a question id and a response field (the default
   questions' ids are `score` and `comment`) takes the question's answer.
+- `locale` is on every track (the display's, docs/reference.md#outbound) and on the
+  response; the survey's name stays as written in its first locale (an analyst's label),
+  an Answered's `question` is the text the user read.
 - PMF has no number: its score is its category (very_disappointed, ...), which
   streams.core.scoring counts whatever the wording of the choices. A choice is matched to a
   category by its text, else by its position (the Sean Ellis order).
@@ -27,18 +30,12 @@ from typing import Any
 
 from streams.core.config import Survey
 from streams.core.lifecycle import ANSWERED, COMPLETED, Output
-from streams.core.scoring import PMF_CATEGORIES, normalize_score
+from streams.core.questions import category_of
 from streams.core.state import trait_snapshot
 from streams.core.timeutil import iso
 
 LIBRARY_NAME = "survey-streams"
 TRAIT_PREFIX = "trait:"
-# Inclusive ranges of the standard scales; docs/reference.md#scores for nps/csat, the usual CES bands.
-_CATEGORIES = {
-    "nps": ((9, 10, "promoter"), (7, 8, "passive"), (0, 6, "detractor")),
-    "csat": ((4, 5, "satisfied"), (3, 3, "neutral"), (1, 2, "unsatisfied")),
-    "ces": ((5, 7, "easy"), (4, 4, "neutral"), (1, 3, "difficult")),
-}
 
 
 def _digest(*parts: str) -> str:
@@ -53,29 +50,17 @@ def response_id(user_id: str, display_id: str) -> str:
     return "r-" + _digest(user_id, display_id)
 
 
-def _pmf_category(survey: Survey, choice: Any) -> str | None:
-    category = normalize_score("pmf", choice)
-    if category is not None:
-        return category
-    question = survey.score_question
-    if question is None or not question.choices or choice not in question.choices:
-        return None
-    position = question.choices.index(choice)
-    return PMF_CATEGORIES[min(position, len(PMF_CATEGORIES) - 1)]
-
-
 def score_and_category(survey: Survey, answers: dict) -> tuple[Any, str | None]:
     """The response's score and category; (None, None) when the score question is unanswered."""
     question = survey.score_question
     value = answers.get(question.id) if question is not None else None
     if value is None:
         return None, None
+    category = category_of(survey, question, value)
     if survey.type == "pmf":
-        category = _pmf_category(survey, value)
         return category, category
     if isinstance(value, bool) or not isinstance(value, int):
         return None, None
-    category = next((name for low, high, name in _CATEGORIES[survey.type] if low <= value <= high), None)
     return value, category
 
 
@@ -104,17 +89,24 @@ def _extra_properties(survey: Survey, traits: dict) -> dict:
 
 def _properties(output: Output, survey: Survey, traits: dict, user_id: str) -> dict:
     properties = _extra_properties(survey, traits)
+    locale = output_locale(output, survey)
     properties.update(survey_id=survey.id, survey_name=survey.name, survey_type=survey.type,
-                      display_id=output.display_id)
+                      display_id=output.display_id, locale=locale)
     if output.kind == ANSWERED:
         question = survey.question(output.question_id)
-        properties.update(question_id=output.question_id, question=question.text if question else None,
+        properties.update(question_id=output.question_id, question=question.text_in(locale) if question else None,
                           value=output.value)
     elif output.kind == COMPLETED:
         fields = _response_fields(output, survey, user_id)
         properties.update(response_id=fields["response_id"], score=fields["score"], category=fields["category"],
                           answers=dict(output.answers or {}), comment=fields["comment"])
     return properties
+
+
+def output_locale(output: Output, survey: Survey) -> str:
+    """The display's locale (streams.core.lifecycle), else the survey's first (a display
+    opened before displays kept one)."""
+    return output.locale if output.locale in survey.locales else survey.locales[0]
 
 
 def _identify_traits(output: Output, survey: Survey, user_id: str) -> dict:
@@ -164,6 +156,7 @@ def response_record(output: Output, survey: Survey, user_state: dict, user_id: s
         "answers": answers,
         "comment": comment_of(survey, answers),
         "completedAt": iso(output.at),
+        "locale": output_locale(output, survey),
         "traits": dict(trait_snapshot(user_state)),
         "createdAt": iso(user_state.get("createdAt")),
         "firstSeen": iso(user_state.get("firstSeen")),

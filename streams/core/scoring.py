@@ -6,6 +6,7 @@ The accumulator lives in a Faust table and its changelog, so it is a JSON dict:
       "counts": {value: int},   # every possible value of the survey type, in scale order
       "responses": int,         # responses counted (the sum of counts)
       "responseIds": [str],     # the last RESPONSE_IDS_MAX ids counted, oldest first
+      "locales": {locale: {value: int}},  # the counts per response locale (at most LOCALES_MAX)
     }
 
 Values are strings because JSON keys are: "0".."10" (NPS), "1".."5" (CSAT), "1".."7"
@@ -26,10 +27,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.core.config import PMF_CHOICES
+from streams.core import locales
+from streams.core.config import CATEGORIES, PMF_CHOICES
 
 RESPONSE_IDS_MAX = 5000
-PMF_CATEGORIES = ("very_disappointed", "somewhat_disappointed", "not_disappointed")
+LOCALES_MAX = 50  # a survey has at most that many (streams.core.configquestions.MAX_LOCALES)
+PMF_CATEGORIES = CATEGORIES["pmf"]
 # The choice text the default PMF question shows, mapped to its category.
 _PMF_BY_TEXT = {" ".join(text.lower().split()): category for text, category in zip(PMF_CHOICES, PMF_CATEGORIES)}
 
@@ -83,8 +86,10 @@ def new_accumulator(survey_type: str) -> dict:
     return {"counts": {value: 0 for value in score_values(survey_type)}, "responses": 0, "responseIds": []}
 
 
-def add_response(acc: dict, survey_type: str, score: Any, response_id: str | None = None) -> dict:
-    """A new accumulator with the response counted; `acc` itself is never modified.
+def add_response(acc: dict, survey_type: str, score: Any, response_id: str | None = None,
+                 locale: str | None = None) -> dict:
+    """A new accumulator with the response counted (and in its `locale`, a language tag);
+    `acc` itself is never modified.
 
     Returns `acc` itself (the same object) when nothing changes: the responseId was
     already counted, or the score is missing or not valid for the type (see
@@ -100,7 +105,16 @@ def add_response(acc: dict, survey_type: str, score: Any, response_id: str | Non
     counts[key] = counts.get(key, 0) + 1
     if response_id is not None:
         seen = (seen + [response_id])[-RESPONSE_IDS_MAX:]
-    return {"counts": counts, "responses": acc.get("responses", 0) + 1, "responseIds": seen}
+    updated = {"counts": counts, "responses": acc.get("responses", 0) + 1, "responseIds": seen}
+    by_locale = dict(acc.get("locales") or {})
+    tag = locales.normalize(locale)
+    if tag is not None and (tag in by_locale or len(by_locale) < LOCALES_MAX):
+        in_locale = dict(by_locale.get(tag) or {})
+        in_locale[key] = in_locale.get(key, 0) + 1
+        by_locale[tag] = in_locale
+    if by_locale:
+        updated["locales"] = by_locale
+    return updated
 
 
 def _percent(part: float, total: int) -> float | None:
@@ -150,6 +164,11 @@ def score(acc: dict, survey_type: str) -> tuple[float | None, dict]:
 def score_record(survey_id: str, survey_type: str, day: str, acc: dict) -> dict:
     """The value produced to `surveys.scores` (docs/reference.md#scores)."""
     value, breakdown = score(acc, survey_type)
+    by_locale = {}
+    for locale, counts in sorted((acc.get("locales") or {}).items()):
+        locale_score, locale_breakdown = score({"counts": counts}, survey_type)
+        by_locale[locale] = {"responses": sum(item["count"] for item in locale_breakdown["distribution"].values()),
+                             "score": locale_score}
     return {
         "surveyId": survey_id,
         "surveyType": survey_type,
@@ -157,4 +176,5 @@ def score_record(survey_id: str, survey_type: str, day: str, acc: dict) -> dict:
         "responses": sum(item["count"] for item in breakdown["distribution"].values()),
         "score": value,
         "breakdown": breakdown,
+        "locales": by_locale,  # {locale: {"responses", "score"}}: the day split by the responses' locale
     }

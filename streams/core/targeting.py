@@ -22,16 +22,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
-from streams.core import filters
+from streams.core import client as clients, filters, locales, pages, quotas
 from streams.core.config import Config, Survey
 from streams.core.state import trait_snapshot
 from streams.core.timeutil import DAY_MS, FORMAT_MAX_MS, HOUR_MS, iso
 
 RULES = (
-    "survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",
-    "awaiting_trigger", "max_displays_reached", "recently_responded", "recently_dismissed",
-    "recently_displayed", "global_wait",
+    "survey_inactive", "not_identified", "traits_mismatch", "page_mismatch", "device_mismatch",
+    "not_sampled", "too_new", "awaiting_trigger", "delayed", "max_displays_reached", "quota_reached",
+    "max_responses_reached", "recently_responded", "recently_dismissed", "recently_displayed", "global_wait",
 )
+SECOND_MS = 1000
 ELIGIBLE = "eligible"
 CONFIG_ERROR = "config_error"  # the survey's rules raised (docs/configuration.md)
 SAMPLE_BUCKETS = 10_000  # sample_percent has two decimals of resolution
@@ -90,10 +91,16 @@ class _User:
     """The parts of a user's state every survey's rules read, looked up once per decision."""
 
     __slots__ = ("user_id", "identified", "traits", "base_name", "base", "triggers", "history",
-                 "latest_shown", "runner_up_shown")
+                 "latest_shown", "runner_up_shown", "client", "request", "cancels", "counts", "_device")
 
-    def __init__(self, state: dict | None, user_id: str | None):
+    def __init__(self, state: dict | None, user_id: str | None, request: clients.Request = clients.NO_REQUEST,
+                 counts=None):
         state = state or _NO_HISTORY
+        self.client = state.get("client") or _NO_HISTORY
+        self.request = request
+        self.cancels = state.get("cancels") or _NO_HISTORY
+        self.counts = counts  # surveyId -> quotas.Counts, or None: not counted (streams.core.quotas)
+        self._device = False  # not looked up yet
         self.user_id = user_id if user_id is not None else state.get("userId")
         self.identified = bool(state.get("identified"))
         self.traits = trait_snapshot(state) or _NO_HISTORY  # with the latest group's, as "group.<name>"
@@ -116,6 +123,18 @@ class _User:
 
     def latest_other_shown(self, survey_id: str) -> tuple[int | None, str | None]:
         return self.runner_up_shown if self.latest_shown[1] == survey_id else self.latest_shown
+
+    @property
+    def url(self) -> str | None:
+        return self.request.url or self.client.get("url")
+
+    @property
+    def device(self) -> str | None:
+        """The request's device, else the latest page message's (its User-Agent parsed on
+        demand: only a survey with a device rule asks)."""
+        if self._device is False:
+            self._device = self.request.device or clients.stored_device(self.client)
+        return self._device
 
 
 def _days(ms: float) -> str:
@@ -212,6 +231,62 @@ def _trigger(survey: Survey, user: _User, now: int) -> Outcome:
     return passed, None, lambda: f"{trigger.event} seen {count} times, last {_days(now - last)} days ago, needs within {within:g}"
 
 
+def _pages(survey: Survey, user: _User) -> Outcome:
+    rules = survey.targeting.pages
+    if not rules:
+        return True, None, "no page rules"
+    url = user.url
+    if url is None:
+        return False, None, "no page URL known (no ?url= and no page message)"
+    passed = pages.matches(rules, url)
+    return passed, None, lambda: f"page {url[:200]!r} {'matches' if passed else 'does not match'} " + \
+        ", ".join(f"{rule.op} {rule.value!r}" for rule in rules)
+
+
+def _devices(survey: Survey, user: _User) -> Outcome:
+    wanted = survey.targeting.devices
+    if not wanted:
+        return True, None, "no device rule"
+    device = user.device
+    return device in wanted, None, lambda: f"device {device or 'unknown'}, wants {', '.join(wanted)}"
+
+
+def _delay(survey: Survey, user: _User, now: int) -> Outcome:
+    """`delay_seconds` after the trigger's last match, or, without a trigger, after the
+    latest page view; a `cancel_on` event inside the delay cancels it (until the next
+    trigger or page view starts another)."""
+    targeting = survey.targeting
+    if not targeting.delay_seconds:
+        return True, None, "no delay"
+    if targeting.trigger is not None:
+        start, what = (user.triggers.get(survey.id) or _NO_HISTORY).get("last"), targeting.trigger.event
+    else:
+        start, what = user.client.get("pageAt"), "page view"
+    if start is None:
+        return False, None, f"no {what} to count the delay from"
+    until = start + _ms(targeting.delay_seconds, SECOND_MS)
+    cancelled = next((t for t in user.cancels.get(survey.id) or () if start <= t < until), None)
+    if cancelled is not None:
+        return False, None, lambda: f"the delay after {what} at {iso(start)} was cancelled at {iso(cancelled)}"
+    if now < until:
+        return False, until, lambda: f"{what} at {iso(start)}, waits {targeting.delay_seconds:g} s until {iso(until)}"
+    return True, None, lambda: f"{what} at {iso(start)}, {targeting.delay_seconds:g} s passed"
+
+
+def _quota(survey: Survey, user: _User, now: int) -> Outcome:
+    counts = user.counts.get(survey.id) if user.counts is not None else None
+    reached, unblock, detail = quotas.quota_reached(survey, counts, now)
+    return not reached, unblock, detail
+
+
+def _responses(survey: Survey, history: dict) -> Outcome:
+    cap = survey.targeting.max_responses_per_user
+    if not cap:
+        return True, None, "max_responses_per_user 0: no cap"
+    given = history.get("responses") or 0
+    return given < cap, None, lambda: f"{given} responses from this user, max {cap}"
+
+
 def _displays(survey: Survey, history: dict) -> Outcome:
     shown, cap = history.get("displaysSinceResponse") or 0, survey.targeting.max_displays
     return shown < cap, None, lambda: f"{shown} displays without a response, max {cap}"
@@ -251,10 +326,15 @@ def _outcomes(survey: Survey, user: _User, recontact_days: float, now: int) -> I
     yield _window(survey, now)
     yield _identified(user)
     yield _traits(survey, user, now)
+    yield _pages(survey, user)
+    yield _devices(survey, user)
     yield _sampled(survey, user)
     yield _account_age(survey, user, now)
     yield _trigger(survey, user, now)
+    yield _delay(survey, user, now)
     yield _displays(survey, history)
+    yield _quota(survey, user, now)
+    yield _responses(survey, history)
     yield _wait("response", history.get("lastRespondedAt"), targeting.recontact_after_response_days, "days", DAY_MS, now)
     yield _wait("dismissal", history.get("lastDismissedAt"), targeting.recontact_after_dismissal_days, "days", DAY_MS, now)
     yield _wait("ignored display", _ignored_display(history), targeting.redisplay_after_hours, "hours", HOUR_MS, now)
@@ -307,10 +387,13 @@ def _rank(survey: Survey) -> tuple[int, int]:
 
 
 def decide(state: dict | None, config: Config, now: int, user_id: str | None = None,
-           every_rule: bool = False) -> Decision:
+           every_rule: bool = False, request: clients.Request = clients.NO_REQUEST,
+           response_counts=None) -> Decision:
     """The decision for one user at `now`; `user_id` defaults to state["userId"].
-    `every_rule`: evaluate every rule of every survey (what explain shows)."""
-    user = _User(state, user_id)
+    `every_rule`: evaluate every rule of every survey (what explain shows). `request`: what
+    an eligibility request says of the page, device and locale (else the state's).
+    `response_counts`: surveyId -> quotas.Counts, for the response limits (None: not counted)."""
+    user = _User(state, user_id, request, response_counts)
     recontact_days = config.project.recontact_days
     verdicts = tuple(_isolated(survey, user, recontact_days, now, every_rule, config.version)
                      for survey in config.surveys)
@@ -356,12 +439,19 @@ def decision_record(decision: Decision, user_id: str | None, now: int) -> dict:
     }
 
 
-def eligibility_response(decision: Decision, user_id: str | None, now: int) -> dict:
-    """The body of `GET /v1/eligibility/{userId}` (docs/reference.md#eligibility): the survey itself, not its id."""
+def eligibility_response(decision: Decision, user_id: str | None, now: int, locale: str | None = None) -> dict:
+    """The body of `GET /v1/eligibility/{userId}` (docs/reference.md#eligibility): the survey itself, not its id,
+    every text in `locale` (one of the survey's; its first when None)."""
     body = decision_record(decision, user_id, now)
     del body["surveyId"], body["configVersion"]
-    body["survey"] = decision.survey.public() if decision.survey else None
+    body["survey"] = decision.survey.public(locale) if decision.survey else None
     return body
+
+
+def survey_locale(survey: Survey, state: dict | None, requested=None) -> str:
+    """The locale a user gets a survey in (streams.core.locales: the request's, the `locale`
+    trait, the latest context.locale, matched by language; else the survey's first)."""
+    return locales.choose(locales.user_candidates(state, requested), survey.locales)
 
 
 def explain_record(decision: Decision, user_id: str | None, now: int) -> dict:

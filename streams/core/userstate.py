@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import orjson
 
-from streams.core import filters, seen
+from streams.core import client as clients, filters, seen
 from streams.core.config import Config
 from streams.core.state import new_survey_history, new_user_state
 from streams.core.timeutil import event_time, parse_created_at, plausible_created_at
@@ -219,8 +219,11 @@ def apply(state: dict | None, message: dict, key: str, config: Config, now: int,
         changed = True
 
     kind = message["type"]
+    # The page, device and locale the client reports (streams.core.client).
+    changed = clients.observe(state, message, at, config.uses_devices) or changed
     if kind == "track":
         changed = _count_triggers(state, message, config, at, now) or changed
+        changed = clients.count_cancels(state, message, config, at, now) or changed
     elif kind == "identify":
         traits = _identify_traits(message)
         if traits:
@@ -303,6 +306,7 @@ def fold_into(user: dict | None, anonymous: dict, anonymous_id: str, user_id: st
             mine["last"] = _max(mine["last"], counter["last"])
 
     _merge_survey_history(user["surveys"], anonymous.get("surveys") or {})
+    clients.fold(user, anonymous)
     user["lastSurveyShownAt"] = _max(user["lastSurveyShownAt"], anonymous.get("lastSurveyShownAt"))
     user["seen"] = seen.merge(user.get("seen"), anonymous.get("seen"), now)
     for other_id in (*(anonymous.get("anonymousIds") or ()), anonymous_id):

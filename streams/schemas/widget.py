@@ -2,7 +2,7 @@
 
     {"messageId", "userId", "userHash"?, "surveyId", "displayId",
      "type": "shown" | "answered" | "closed" | "submitted",
-     "questionId"?, "value"?, "timestamp"?}
+     "questionId"?, "value"?, "timestamp"?, "locale"?}
 
 Every failure is an InvalidInput naming the field and the offending value; the bridge
 answers 400 with it. Checks are plain isinstance tests: this runs on every widget call.
@@ -18,7 +18,10 @@ Choices where the contract is silent:
   `answered`, so the lifecycle topic carries clean events;
 - `userHash` is kept (the bridge checks it after validation, docs/reference.md#widget-events orders 400
   before 403); the bridge may drop it before producing;
-- a text answer may be empty; it still counts as an answer.
+- a text answer may be empty; it still counts as an answer; a `multi` answer is a list of
+  distinct choices, possibly empty (streams.core.questions.check_answer);
+- `locale`, optional, is the locale the widget shows the survey in: one of the survey's
+  (the display keeps the first one it is given; without one the user's is chosen).
 """
 from __future__ import annotations
 
@@ -26,14 +29,15 @@ import hashlib
 import hmac
 from typing import Any
 
-from streams.core.config import Config, Question, Survey
+from streams.core import locales
+from streams.core.config import Config, Survey
 from streams.core.errors import INVALID_FIELD, MISSING_FIELD, NOT_AN_OBJECT, UNKNOWN_TYPE, InvalidInput
+from streams.core.questions import MAX_TEXT_CHARS, check_answer
 from streams.core.timeutil import parse_iso
 from streams.schemas.segment import check_id
 
 EVENT_TYPES = ("shown", "answered", "closed", "submitted")
 MAX_BATCH_EVENTS = 100
-MAX_TEXT_CHARS = 2000
 MAX_TOKEN_CHARS = 64
 
 
@@ -74,24 +78,6 @@ def _user_id(event: dict) -> str:
     return _text_id(event, "userId")
 
 
-def _answer(question: Question, value: Any) -> Any:
-    """The answer if valid for the question, else InvalidInput on `value`."""
-    if question.kind == "scale":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _invalid("value", value, f"must be an integer for question '{question.id}'")
-        if not question.min <= value <= question.max:
-            raise _invalid("value", value, f"must be between {question.min} and {question.max}")
-    elif question.kind == "choice":
-        if not isinstance(value, str) or value not in question.choices:
-            raise _invalid("value", value, f"must be one of {', '.join(question.choices)}")
-    else:
-        if not isinstance(value, str):
-            raise _invalid("value", value, "must be a string")
-        if len(value) > MAX_TEXT_CHARS:
-            raise _invalid("value", f"{value[:50]}...", f"must be at most {MAX_TEXT_CHARS} characters")
-    return value
-
-
 def validate_event(obj: Any, config: Config) -> dict:
     """One widget event checked against the contract and the configured surveys."""
     if not isinstance(obj, dict):
@@ -123,7 +109,7 @@ def validate_event(obj: Any, config: Config) -> dict:
         if obj.get("value") is None:
             raise _missing("value")
         event["questionId"] = question_id
-        event["value"] = _answer(question, obj["value"])
+        event["value"] = check_answer(question, obj["value"])
 
     for field in ("timestamp", "receivedAt"):
         value = obj.get(field)
@@ -131,6 +117,13 @@ def validate_event(obj: Any, config: Config) -> dict:
             if parse_iso(value) is None:
                 raise _invalid(field, value, "must be an ISO 8601 date-time")
             event[field] = value
+    locale = obj.get("locale")
+    if locale is not None:
+        # The locale the widget shows the survey in (the eligibility answer's): one of the survey's.
+        tag = locales.normalize(locale)
+        if tag is None or tag not in survey.locales:
+            raise _invalid("locale", locale, f"must be one of the survey's locales ({', '.join(survey.locales)})")
+        event["locale"] = tag
     token = obj.get("displayToken")
     if token is not None:
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:

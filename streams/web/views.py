@@ -13,11 +13,12 @@ import orjson
 from faust.web import Request, Response
 
 from streams.runtime import app as app_module
-from streams.core import displays, targeting
+from streams.core import client as clients, devices, displays, targeting
 from streams.web import ingestion
 from streams.runtime import topics as names
 from streams.runtime.app import app, settings
-from streams.core.errors import INVALID_JSON, InvalidInput
+from streams.core.errors import INVALID_FIELD, INVALID_JSON, InvalidInput
+from streams.core.pages import MAX_URL_CHARS
 from streams.runtime.metrics import registry
 from streams.schemas import widget as widget_schema
 from streams.core.state import public_user
@@ -149,15 +150,46 @@ class Eligibility(BridgeView):
         forwarded = await self.owner_or_forward(request, user_id)
         if forwarded is not None:
             return forwarded
+        try:
+            request_client = await _request_client(request, app_module.config)
+        except InvalidInput as error:
+            return self.refuse_input(400, error)
         now, config = now_ms(), app_module.config
-        decision, display_id = displays.hand_out(app_module.display_id_key, _live_state(user_id), config, user_id, now)
-        body = targeting.eligibility_response(decision, user_id, now)
+        state = _live_state(user_id)
+        decision, display_id = displays.hand_out(app_module.display_id_key, state, config, user_id, now, request_client)
+        locale = displays.locale_of(state, decision.survey, display_id, request_client.locale) \
+            if decision.survey is not None else None
+        body = targeting.eligibility_response(decision, user_id, now, locale)
         if display_id is not None:
             body["display"] = displays.issue(app_module.display_secret, user_id, decision.survey.id,
                                              display_id, now, config.project.display_token_minutes)
         if not (settings.secure_secret or self.admin_ok(request)):
             del body["reason"], body["eligibleAt"]
         return self.reply(body)
+
+
+async def _request_client(request: Request, config) -> clients.Request:
+    """What an eligibility request says of the page (`?url=`), the device (`?device=`, else
+    its User-Agent) and the locale (`?locale=`; one that is no language tag is ignored)."""
+    query = request.query
+    device = query.get("device")
+    if device is not None:
+        if device not in devices.DEVICE_TYPES:
+            raise InvalidInput(INVALID_FIELD, "device", device[:64],
+                               f"'device' must be one of {', '.join(devices.DEVICE_TYPES)}")
+    elif config.uses_devices and request.headers.get("User-Agent"):
+        # Parsing a new User-Agent takes milliseconds: off the event loop (cached: streams.core.devices).
+        device = await asyncio.to_thread(devices.device_of, request.headers["User-Agent"][:devices.MAX_USER_AGENT_CHARS])
+    url = query.get("url")
+    return clients.Request(url=url[:MAX_URL_CHARS] if url else None, device=device, locale=query.get("locale"))
+
+
+@app.task
+async def warm_device_parser() -> None:
+    """The User-Agent parser loads its rules on first use (seconds of CPU): in a thread at
+    start, when a survey has a device rule, rather than in the first request's."""
+    if app_module.config.uses_devices:
+        await asyncio.to_thread(devices.warm_up)
 
 
 def _live_state(user_id: str) -> dict | None:
@@ -225,6 +257,11 @@ class Explain(BridgeView):
         refused_or_routed = await self.admin_user(request, user_id)
         if refused_or_routed is not None:
             return refused_or_routed
+        try:
+            request_client = await _request_client(request, app_module.config)
+        except InvalidInput as error:
+            return self.refuse_input(400, error)
         now = now_ms()
-        decision = targeting.decide(_live_state(user_id), app_module.config, now, user_id, every_rule=True)
+        decision = targeting.decide(_live_state(user_id), app_module.config, now, user_id, every_rule=True,
+                                    request=request_client)
         return self.reply(targeting.explain_record(decision, user_id, now))

@@ -118,11 +118,11 @@ def test_outputs_carry_display_survey_time_and_source():
     viewed, = session.send("shown", message_id="w1")
     answer, = session.send("answered", "score", 10, message_id="w2")
     completed, = session.send("closed", message_id="w3")
-    assert viewed == Output("viewed", "nps-main", "d1", T0 + MINUTE_MS, source_message_id="w1")
+    assert viewed == Output("viewed", "nps-main", "d1", T0 + MINUTE_MS, source_message_id="w1", locale="en")
     assert answer == Output("answered", "nps-main", "d1", T0 + 2 * MINUTE_MS, question_id="score",
-                            value=10, source_message_id="w2")
+                            value=10, source_message_id="w2", locale="en")
     assert completed == Output("completed", "nps-main", "d1", T0 + 3 * MINUTE_MS,
-                               answers={"score": 10}, source_message_id="w3")
+                               answers={"score": 10}, source_message_id="w3", locale="en")
 
 
 def test_first_answer_gives_viewed_and_answered_from_the_same_widget_event():
@@ -209,7 +209,7 @@ def test_completed_on_timeout_is_dated_at_the_last_answer_and_has_no_source():
     session.send("answered", "comment", "meh")
     completed, = session.timeout()
     assert completed == Output("completed", "nps-main", "d1", T0 + 3 * MINUTE_MS,
-                               answers={"score": 6, "comment": "meh"}, source_message_id=None)
+                               answers={"score": 6, "comment": "meh"}, source_message_id=None, locale="en")
     assert session.history["lastRespondedAt"] == T0 + 3 * MINUTE_MS
 
 

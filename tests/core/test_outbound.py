@@ -65,7 +65,7 @@ def test_viewed_track_is_a_complete_segment_message():
         "type": "track", "userId": "u1", "messageId": track["messageId"],
         "timestamp": "2024-05-01T12:00:00.000Z", "event": "Survey Viewed",
         "properties": {"survey_id": "nps-main", "survey_name": "How likely are you to recommend us?",
-                       "survey_type": "nps", "display_id": "d1", "product_area": "core", "plan": "pro",
+                       "survey_type": "nps", "display_id": "d1", "locale": "en", "product_area": "core", "plan": "pro",
                        "region": None, "weight": 2},
         "context": {"library": {"name": "survey-streams", "version": VERSION}},
     }
@@ -97,7 +97,7 @@ def test_dismissed_track_has_only_the_survey_properties():
     track, = messages("dismissed", CSAT)
     assert track["event"] == "Survey Dismissed"
     assert track["properties"] == {"survey_id": "csat", "survey_name": "CSAT", "survey_type": "csat",
-                                   "display_id": "d1"}
+                                   "display_id": "d1", "locale": "en"}
 
 
 def test_properties_copy_traits_as_of_the_state_passed():
@@ -215,7 +215,7 @@ def test_response_record_has_every_contract_field():
         "responseId": track["properties"]["response_id"],
         "surveyId": "nps-main", "surveyType": "nps", "surveyName": "How likely are you to recommend us?",
         "userId": "u1", "score": 9, "category": "promoter", "answers": {"score": 9, "reason": "fast"},
-        "comment": "fast", "completedAt": iso(T0 + 42), "traits": {"plan": "pro", "email": "a@b.c"},
+        "comment": "fast", "completedAt": iso(T0 + 42), "locale": "en", "traits": {"plan": "pro", "email": "a@b.c"},
         "createdAt": "2024-04-30T12:00:00.000Z", "firstSeen": "2024-05-01T11:00:00.000Z",
     }
 

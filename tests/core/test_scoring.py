@@ -134,7 +134,7 @@ def test_response_ids_are_bounded(monkeypatch):
 def test_score_record_shape_is_json():
     acc = accumulate("nps", [10, 0])
     record = scoring.score_record("nps-main", "nps", "2024-05-01", acc)
-    assert list(record) == ["surveyId", "surveyType", "day", "responses", "score", "breakdown"]
+    assert list(record) == ["surveyId", "surveyType", "day", "responses", "score", "breakdown", "locales"]
     assert record["surveyId"] == "nps-main" and record["day"] == "2024-05-01"
     assert record["responses"] == 2 and record["score"] == 0.0
     assert orjson.loads(orjson.dumps(record)) == record
@@ -161,3 +161,22 @@ def test_nps_does_not_depend_on_order(scores, random):
     for index, value in shuffled:
         acc = scoring.add_response(acc, "nps", value, f"r{index}")
     assert scoring.score(acc, "nps") == score_of("nps", scores)
+
+
+def test_scores_are_split_by_the_responses_locale():
+    acc = scoring.new_accumulator("nps")
+    for index, (value, locale) in enumerate([(10, "en"), (0, "en"), (9, "de"), (10, "de-at"), (5, None), (7, "!!")]):
+        acc = scoring.add_response(acc, "nps", value, f"r{index}", locale)
+    record = scoring.score_record("nps-main", "nps", "2024-05-01", acc)
+    assert (record["responses"], record["score"]) == (6, 16.67)
+    # no locale, or one that is no language tag: counted in the day, not in a locale
+    assert record["locales"] == {"de": {"responses": 1, "score": 100.0}, "de-AT": {"responses": 1, "score": 100.0},
+                                 "en": {"responses": 2, "score": 0.0}}
+
+
+def test_locales_per_accumulator_are_bounded(monkeypatch):
+    monkeypatch.setattr(scoring, "LOCALES_MAX", 2)
+    acc = scoring.new_accumulator("csat")
+    for index, locale in enumerate(["en", "de", "fr", "en"]):
+        acc = scoring.add_response(acc, "csat", 5, f"r{index}", locale)
+    assert acc["locales"] == {"en": {"5": 2}, "de": {"5": 1}} and acc["responses"] == 4

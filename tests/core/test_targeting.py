@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from streams.core.config import parse_config
+from streams.core.quotas import Counts
 from streams.core.state import new_survey_history, new_user_state
 from streams.core.targeting import (
     RULES, decide, decision_record, eligibility_response, explain_record, outcome, sample_bucket,
@@ -32,14 +33,19 @@ def user(history: dict | None = None, **fields) -> dict:
     id) is laid over empty histories."""
     history = {**fields.pop("surveys", {}), **(history or {})}
     state = new_user_state("u1")
-    state.update(identified=True, firstSeen=NOW - 100 * DAY_MS, lastSeen=NOW, traits={"plan": "pro"})
+    state.update(identified=True, firstSeen=NOW - 100 * DAY_MS, lastSeen=NOW, traits={"plan": "pro"},
+                 client={"url": "https://app.example.com/billing/plans", "device": "desktop", "pageAt": NOW - HOUR_MS})
     state.update(fields)
     state["surveys"] = {survey_id: {**new_survey_history(), **changes} for survey_id, changes in history.items()}
     return state
 
 
+# The response counts every test decides with: only a survey with `limits` reads them.
+COUNTS = {"s1": Counts(total=5, days={"2026-03-01": 2})}
+
+
 def only_verdict(state, cfg, now=NOW):
-    decision = decide(state, cfg, now, every_rule=True)
+    decision = decide(state, cfg, now, every_rule=True, response_counts=COUNTS)
     assert len(decision.verdicts) == 1
     return decision.verdicts[0]
 
@@ -54,10 +60,15 @@ FAILURES = {
     "survey_inactive": ({"active": False}, {}, {}),
     "not_identified": ({}, {"identified": False}, {}),
     "traits_mismatch": ({"targeting": {"traits": [{"trait": "plan", "op": "eq", "value": "team"}]}}, {}, {}),
+    "page_mismatch": ({"targeting": {"pages": [{"op": "contains", "value": "/settings"}]}}, {}, {}),
+    "device_mismatch": ({"targeting": {"devices": ["tablet", "mobile"]}}, {}, {}),
     "not_sampled": ({"targeting": {"sample_percent": 0}}, {}, {}),
     "too_new": ({"targeting": {"min_days_since_signup": 30}}, {"createdAt": NOW - DAY_MS}, {}),
     "awaiting_trigger": ({"targeting": {"trigger": {"event": "Report Exported"}}}, {}, {}),
+    "delayed": ({"targeting": {"delay_seconds": 7200}}, {}, {}),  # the page view was an hour ago
     "max_displays_reached": ({"targeting": {"max_displays": 2}}, {}, {"displaysSinceResponse": 2}),
+    "quota_reached": ({"limits": {"responses": 5}}, {}, {}),
+    "max_responses_reached": ({"targeting": {"max_responses_per_user": 1}}, {}, {"responses": 1}),
     "recently_responded": ({}, {}, {"lastRespondedAt": NOW - 2 * HOUR_MS}),
     "recently_dismissed": ({}, {}, {"lastDismissedAt": NOW - 90 * 60_000}),
     "recently_displayed": ({}, {}, {"lastShownAt": NOW - HOUR_MS}),
@@ -76,15 +87,16 @@ def failing_setup(rules) -> tuple:
     return config(survey(**survey_fields)), user({"s1": history}, **user_fields)
 
 
-def test_rules_are_the_contract_reason_codes_in_order():
-    assert RULES == ("survey_inactive", "not_identified", "traits_mismatch", "not_sampled", "too_new",
-                     "awaiting_trigger", "max_displays_reached", "recently_responded", "recently_dismissed",
+def test_rules_are_the_reference_reason_codes_in_order():
+    assert RULES == ("survey_inactive", "not_identified", "traits_mismatch", "page_mismatch", "device_mismatch",
+                     "not_sampled", "too_new", "awaiting_trigger", "delayed", "max_displays_reached",
+                     "quota_reached", "max_responses_reached", "recently_responded", "recently_dismissed",
                      "recently_displayed", "global_wait")
 
 
 def test_default_user_and_survey_are_eligible():
     cfg, state = failing_setup(())
-    decision = decide(state, cfg, NOW)
+    decision = decide(state, cfg, NOW, response_counts=COUNTS)
     assert (decision.eligible, decision.survey.id, decision.reason, decision.eligible_at) == (True, "s1", "eligible", None)
     assert failing_rules(decision.verdicts[0]) == []
 
