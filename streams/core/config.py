@@ -121,6 +121,7 @@ class Survey:
 
     @property
     def comment_question(self) -> Question | None:
+        """The first text question (with show_if, the comment is the first text question answered)."""
         return next((q for q in self.questions if q.kind == "text"), None)
 
     def question(self, question_id: str) -> Question | None:

@@ -65,8 +65,9 @@ def score_and_category(survey: Survey, answers: dict) -> tuple[Any, str | None]:
 
 
 def comment_of(survey: Survey, answers: dict) -> Any:
-    question = survey.comment_question
-    return answers.get(question.id) if question is not None else None
+    """The answer to the first text question answered (with show_if, a detractor's and a
+    promoter's follow-ups are different questions: whichever was asked is the comment)."""
+    return next((answers[q.id] for q in survey.questions if q.kind == "text" and q.id in answers), None)
 
 
 def _response_fields(output: Output, survey: Survey, user_id: str) -> dict:

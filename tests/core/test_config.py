@@ -298,8 +298,18 @@ def test_topic_renames_apply(tmp_path):
 def test_shipped_config_loads():
     config = load_config(SHIPPED)
     assert config.path == str(SHIPPED)
-    assert [s.id for s in config.surveys] == ["nps-main", "csat-export"]
-    nps, csat = config.surveys
+    assert [s.id for s in config.surveys] == ["nps-main", "csat-export", "nps-billing"]
+    nps, csat, billing = config.surveys
+    # survey authoring: every feature has an example (docs/configuration.md)
+    assert billing.locales == ("en", "de") and billing.names["de"].startswith("Wie")
+    assert {q.kind for q in billing.questions} == {"scale", "text", "multi", "choice"}
+    assert billing.question("fix").show_if.categories == ("detractor", "passive")
+    assert billing.question("cycle").show_if.filter == Filter(name="uses", op="contains", value="invoices")
+    assert {rule.op for rule in billing.targeting.pages} == {"contains", "regex"}
+    assert billing.targeting.devices == ("desktop", "tablet") and billing.targeting.delay_seconds == 30
+    assert [c.event for c in billing.targeting.cancel_on] == ["Checkout Started"]
+    assert billing.targeting.max_responses_per_user == 2 and billing.limits.responses_per_day == 200
+    assert billing.priority < nps.priority  # whoever nps-main takes keeps getting it
     assert nps.type == "nps" and csat.type == "csat"
     assert nps.targeting.traits == (Filter(name="plan", op="in", value=["pro", "team"]),)
     assert nps.segment.traits["NPS_comment"] == "reason"

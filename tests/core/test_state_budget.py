@@ -58,7 +58,10 @@ def test_message_keys_are_fixed_size_whatever_the_id():
 # each bounded; with the default limits their sum must stay under the state budget, or the
 # user would be locked: every later input (even one that only adds its message id) refused.
 
+from streams.core.client import CANCELS_MAX, observe  # noqa: E402
 from streams.core.config import load_config  # noqa: E402
+from streams.core.devices import MAX_USER_AGENT_CHARS  # noqa: E402
+from streams.core.pages import MAX_URL_CHARS  # noqa: E402
 from streams.core.lifecycle import MESSAGE_IDS_MAX, apply_event  # noqa: E402
 from streams.core.seen import ENTRY_CHARS, WINDOW_CHARS, mark_applied  # noqa: E402
 from streams.core.state import DISPLAYS_MAX, OPEN_DISPLAYS_MAX  # noqa: E402
@@ -91,6 +94,12 @@ def _filled_state(config) -> dict:
         merge_group(state, f"g{group}" + "g" * 250, _worst_traits(limits, f"g{group}"), NOW + group, NOW + group)
         encode(state, limits)  # as the agent does after every input: groups past their budget go
     state["anonymousIds"] = [f"{i:03d}" + "a" * 253 for i in range(50)]
+    # the client's latest page (URL and User-Agent at their caps) and locale, and cancel events
+    observe(state, {"type": "page", "context": {"page": {"url": WORST_CHAR * MAX_URL_CHARS},
+                                                "userAgent": WORST_CHAR * MAX_USER_AGENT_CHARS,
+                                                "device": {"type": WORST_CHAR * 64}, "locale": "zh-Hans-CN"}},
+            NOW, False)
+    state["cancels"] = {survey.id: [2**62 - i for i in range(CANCELS_MAX)] for survey in config.surveys}
     survey = config.surveys[0]
     text_questions = [q.id for q in survey.questions if q.kind == "text"] or [survey.questions[0].id]
     def widget(display_id: str, kind: str, step: int, **fields) -> None:
