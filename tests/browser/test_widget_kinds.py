@@ -115,7 +115,7 @@ def test_every_kind_and_condition(browser):
     assert [value for question, value in answers if question == "ease"] == [2, 4]
     assert dict(answers) == {"feel": "Assez déçu", "ease": 4, "uses": ["exports", "api"], "api": "rapide"}
     assert bridge.events[-1]["type"] == "submitted"
-    assert all(e["displayId"] == "d-1" and e["displayToken"] == "t-1" for e in bridge.events)
+    assert all(e["displayId"] == "d-1" and e["displayToken"] == "t-1" and e["locale"] == "fr" for e in bridge.events)
     assert not errors, errors
     context.close()
 
@@ -165,5 +165,6 @@ def test_an_old_bridge_without_locale_or_conditions_still_works(browser):
     page.get_by_test_id("ssw-submit").click()
     page.get_by_test_id("ssw-thanks").wait_for(state="visible")
     assert bridge.answers() == [("score", 7)]
+    assert not any("locale" in e for e in bridge.events)  # an old bridge would refuse a field it does not know
     assert not errors, errors
     context.close()

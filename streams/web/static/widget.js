@@ -261,10 +261,13 @@ background:transparent;color:#6b7280;font-size:20px;line-height:1}
       schedule();
     }
 
-    // Events leave one request at a time, in order, so the bridge sees them as they happened.
+    // Events leave one request at a time, in order, so the bridge sees them as they happened. They carry
+    // the locale the survey is shown in when the bridge named one (bridges before locales know no such field).
     function post(display, events) {
+      const extra = Object.assign({}, o.userHash ? {userHash: o.userHash} : {},
+        display.survey.locale ? {locale: display.survey.locale} : {});
       const body = events.map(e => Object.assign({messageId: uuid(), userId, surveyId: display.survey.id,
-        displayId: display.id, displayToken: display.token}, o.userHash ? {userHash: o.userHash} : {}, e));
+        displayId: display.id, displayToken: display.token}, extra, e));
       const payload = JSON.stringify(body.length === 1 ? body[0] : {batch: body});
       const attempt = async n => {
         try {
