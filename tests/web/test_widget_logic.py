@@ -2,7 +2,7 @@
 
 No browser and no server: widget.js is loaded into a bare node `vm` context and its functions
 are called on tables of cases. The score categories and the show_if operators are checked
-against the server's own functions (streams.core.outbound.score_and_category,
+against the server's own functions (streams.core.questions: category_of and asked, and
 streams.core.filters.evaluate), so that the widget never asks a follow-up the workers would
 drop, or skips one they expect.
 """
@@ -14,9 +14,9 @@ import subprocess
 
 import pytest
 
+from streams.core import questions
 from streams.core.config import Filter, parse_config
 from streams.core.filters import evaluate
-from streams.core.outbound import score_and_category
 from tests.harness import REPO
 
 WIDGET = REPO / "streams" / "web" / "static" / "widget.js"
@@ -61,7 +61,7 @@ def test_scale_categories_match_the_server(survey):
     question = survey.score_question
     values = [*range(-2, 13), 9.5, "9", None, True]
     got = js(*(["category", survey.type, question.as_dict(), v] for v in values))
-    expected = [score_and_category(survey, {question.id: v})[1] for v in values]
+    expected = [questions.category_of(survey, question, v) for v in values]
     assert got == expected
     # Each band is reached: the thresholds are not all the same category.
     assert len(set(expected) - {None}) == 3
@@ -72,8 +72,17 @@ def test_pmf_categories_match_the_server(survey):
     question = survey.score_question
     values = [*question.choices, "very_disappointed", " Not  Disappointed ", "SOMEWHAT disappointed", "something else", 3]
     got = js(*(["category", "pmf", question.as_dict(), v] for v in values))
-    assert got == [score_and_category(survey, {question.id: v})[1] for v in values]
+    assert got == [questions.category_of(survey, question, v) for v in values]
     assert got[:3] == ["very_disappointed", "somewhat_disappointed", "not_disappointed"]
+
+
+def test_only_scale_and_choice_answers_have_a_category():
+    survey = CONFIG.surveys[0]
+    text = survey.comment_question
+    as_scale = questions.Question("n", "multi", "?", choices=("9",))
+    cases = [(text, 9), (text, "9"), (as_scale, ["9"]), (None, 9)]
+    got = js(*(["category", "nps", q.as_dict() if q else None, v] for q, v in cases))
+    assert got == [questions.category_of(survey, q, v) for q, v in cases] == [None] * 4
 
 
 # (op, operand, answer); an answer of MISSING means the question was not answered.
@@ -105,17 +114,18 @@ def test_show_if_operators_match_the_server_filters():
     assert not wrong
 
 
-SURVEY = {"id": "nps-main", "type": "nps", "locale": "de", "questions": [
-    {"id": "score", "kind": "scale", "text": "Wie wahrscheinlich ...?", "min": 0, "max": 10},
-    {"id": "fix", "kind": "text", "text": "Was sollten wir zuerst verbessern?",
-     "show_if": {"question": "score", "category": ["detractor", "passive"]}},
-    {"id": "love", "kind": "text", "text": "Was gefällt Ihnen am besten?",
-     "show_if": {"question": "score", "category": ["promoter"]}},
-    {"id": "uses", "kind": "multi", "text": "Was nutzen Sie?", "choices": ["exports", "dashboards", "api"]},
-    {"id": "api_ok", "kind": "choice", "text": "API gut?", "choices": ["ja", "nein"],
-     "show_if": {"question": "uses", "op": "contains", "value": "api"}},
-    {"id": "why_not", "kind": "text", "text": "Warum nicht?", "show_if": {"question": "api_ok", "op": "eq", "value": "nein"}},
-]}
+BRANCHING = parse_config({"surveys": [{"id": "nps-main", "type": "nps", "name": "NPS", "locales": ["en", "de"],
+    "questions": [
+        {"id": "score", "kind": "scale", "min": 0, "max": 10, "text": {"en": "How likely ...?", "de": "Wie wahrscheinlich ...?"}},
+        {"id": "fix", "kind": "text", "text": "What should we fix first?",
+         "show_if": {"question": "score", "category": ["detractor", "passive"]}},
+        {"id": "love", "kind": "text", "text": "What do you love most?", "show_if": {"question": "score", "category": ["promoter"]}},
+        {"id": "uses", "kind": "multi", "text": "Which do you use?", "choices": ["exports", "dashboards", "api"]},
+        {"id": "api_ok", "kind": "choice", "text": "API good?", "choices": ["yes", "no"],
+         "show_if": {"question": "uses", "op": "contains", "value": "api"}},
+        {"id": "why_not", "kind": "text", "text": "Why not?", "show_if": {"question": "api_ok", "op": "eq", "value": "no"}},
+    ]}]}).surveys[0]
+SURVEY = BRANCHING.public("de")  # what the widget gets from the bridge
 
 
 def asked(draft: dict) -> tuple[list, dict, str | None]:
@@ -123,7 +133,7 @@ def asked(draft: dict) -> tuple[list, dict, str | None]:
     return [q["id"] for q in walked["asked"]], walked["answers"], following and following["id"]
 
 
-@pytest.mark.parametrize("draft, questions, answers, following", [
+@pytest.mark.parametrize("draft, asked_ids, answers, following", [
     ({}, ["score", "uses"], {}, "score"),
     ({"score": 3}, ["score", "fix", "uses"], {"score": 3}, "fix"),
     ({"score": 7}, ["score", "fix", "uses"], {"score": 7}, "fix"),
@@ -133,17 +143,22 @@ def asked(draft: dict) -> tuple[list, dict, str | None]:
     # The score changed from 3 to 10 after the detractor follow-up was written: that text is no answer.
     ({"score": 10, "fix": "x"}, ["score", "love", "uses"], {"score": 10}, "love"),
     ({"score": 0, "uses": ["api"]}, ["score", "fix", "uses", "api_ok"], {"score": 0, "uses": ["api"]}, "fix"),
-    ({"score": 0, "fix": "x", "uses": ["exports"], "api_ok": "nein", "why_not": "z"},
+    ({"score": 0, "fix": "x", "uses": ["exports"], "api_ok": "no", "why_not": "z"},
      ["score", "fix", "uses"], {"score": 0, "fix": "x", "uses": ["exports"]}, None),
-    # A condition on a question that is not asked fails too: why_not depends on api_ok.
-    ({"score": 9, "love": "y", "uses": ["api", "exports"], "api_ok": "nein", "why_not": "z"},
+    ({"score": 9, "love": "y", "uses": ["api", "exports"], "api_ok": "no", "why_not": "z"},
      ["score", "love", "uses", "api_ok", "why_not"],
-     {"score": 9, "love": "y", "uses": ["api", "exports"], "api_ok": "nein", "why_not": "z"}, None),
-    ({"score": 9, "uses": ["api"], "api_ok": "ja", "why_not": "z"},
-     ["score", "love", "uses", "api_ok"], {"score": 9, "uses": ["api"], "api_ok": "ja"}, "love"),
+     {"score": 9, "love": "y", "uses": ["api", "exports"], "api_ok": "no", "why_not": "z"}, None),
+    # A condition on a question that is not asked fails too: why_not depends on api_ok.
+    ({"score": 9, "uses": ["exports"], "api_ok": "no", "why_not": "z"},
+     ["score", "love", "uses"], {"score": 9, "uses": ["exports"]}, "love"),
+    ({"score": 9, "uses": ["api"], "api_ok": "yes", "why_not": "z"},
+     ["score", "love", "uses", "api_ok"], {"score": 9, "uses": ["api"], "api_ok": "yes"}, "love"),
 ], ids=lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else None)
-def test_questions_asked_follow_the_answers(draft, questions, answers, following):
-    assert asked(draft) == (questions, answers, following)
+def test_questions_asked_follow_the_answers_as_on_the_server(draft, asked_ids, answers, following):
+    assert asked(draft) == (asked_ids, answers, following)
+    # The workers keep the same answers (Completed, the response), and ask the same questions.
+    assert questions.asked(BRANCHING, draft, 0) == answers
+    assert [q.id for q in BRANCHING.questions if questions.is_asked(BRANCHING, q, draft, 0)] == asked_ids
 
 
 def test_a_survey_without_conditions_asks_everything():

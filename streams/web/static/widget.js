@@ -12,7 +12,7 @@
 
   // --- pure logic (no DOM; SurveyStreams.logic, tested under node in tests/web/test_widget_logic.py) ---
 
-  // Score categories: these bands must match the server's (streams/core/outbound.py, _CATEGORIES;
+  // Score categories: these bands must match the server's (streams/core/questions.py, BANDS and category_of;
   // the test above checks every value against it), or the widget would ask a follow-up the server drops.
   const CATEGORY_BANDS = {
     nps: [[9, 10, "promoter"], [7, 8, "passive"], [0, 6, "detractor"]],
@@ -99,7 +99,7 @@
   }
 
   // The questions to ask, in order, and the answers that count, given what the user has put in
-  // (`draft`: question id -> value). A question whose condition fails is not asked and what it
+  // (`draft`: question id -> value), as streams/core/questions.py `asked` keeps them. A question whose condition fails is not asked and what it
   // holds is no answer, so questions that depend on it are not asked either.
   function walk(survey, draft) {
     const asked = [], answers = {};
