@@ -137,6 +137,21 @@ def test_answers_to_questions_no_longer_asked_are_not_answers(browser):
     context.close()
 
 
+def test_unticking_every_box_answers_an_empty_list(browser):
+    context, page, bridge, errors = _open(browser)
+    page.get_by_label("Pas déçu").check()
+    page.get_by_label("api", exact=True).check()
+    page.get_by_role("button", name="3 sur 5").click()  # leaves the checkboxes: ["api"] is posted
+    page.get_by_label("api", exact=True).uncheck()
+    assert _visible(page) == ["feel", "ease", "uses"]
+    page.get_by_test_id("ssw-submit").click()
+    page.get_by_test_id("ssw-thanks").wait_for(state="visible")
+    assert page.evaluate("() => log") == [["complete", {"feel": "Pas déçu", "ease": 3, "uses": []}]]
+    assert [value for question, value in bridge.answers() if question == "uses"] == [["api"], []]
+    assert not errors, errors
+    context.close()
+
+
 def test_options_override_locale_and_url_and_rtl_from_locale(browser):
     survey = dict(SURVEY, locale="he")  # no `dir`: derived from the locale
     context, page, bridge, errors = _open(browser, locale="en-US", survey=survey,

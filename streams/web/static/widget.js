@@ -380,7 +380,7 @@ background:transparent;color:#6b7280;font-size:20px;line-height:1}
         const inputs = (q.choices || []).map(c => el("input", {type: multi ? "checkbox" : "radio", name: `ssw-${i}`,
           value: c, onchange: () => {
             const picked = inputs.filter(x => x.checked).map(x => x.value);
-            update(q, multi ? (picked.length ? picked : undefined) : picked[0]);
+            update(q, multi ? picked : picked[0]);  // once touched, none ticked is an answer too: []
             clearTimeout(settle);
             settle = setTimeout(flush, SETTLE_MS);
           }}));
