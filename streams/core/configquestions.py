@@ -92,7 +92,7 @@ def parse_locales(check: Checker, value: Any) -> tuple[str, ...]:
         raise check.fail("locales", len(value), f"holds at most {MAX_LOCALES} locales")
     result: list[str] = []
     for index, item in enumerate(value):
-        tag = locale_tags.normalize(item)
+        tag = locale_tags.normalize(item, lenient=False)
         if tag is None:
             raise check.fail(f"locales[{index}]", item, "must be a language tag such as en, de, de-AT, pt-BR, zh-Hans")
         if tag in result:
@@ -111,7 +111,7 @@ def parse_texts(check: Checker, value: Any, field_name: str, survey_locales: tup
     first = survey_locales[0]
     texts: dict = {}
     for key, text in value.items():
-        tag = locale_tags.normalize(key)
+        tag = locale_tags.normalize(key, lenient=False)
         if tag is None or tag not in survey_locales:
             raise check.fail(f"{field_name}.{key}", text,
                              f"is not one of the survey's locales ({', '.join(survey_locales)})")

@@ -25,11 +25,14 @@ RTL_LANGUAGES = frozenset(("ar", "arc", "dv", "fa", "ha", "he", "iw", "ks", "ku"
 
 
 @lru_cache(maxsize=1024)
-def normalize(tag: Any) -> str | None:
-    """The tag in its usual case, or None when it is not a language tag."""
+def normalize(tag: Any, lenient: bool = True) -> str | None:
+    """The tag in its usual case, or None when it is not a language tag. `lenient` (what
+    clients send) also reads `_` for `-` and surrounding spaces; the config is strict."""
     if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_CHARS:
         return None
-    match = _TAG.match(tag.strip().replace("_", "-").lower())
+    if lenient:
+        tag = tag.strip().replace("_", "-")
+    match = _TAG.match(tag.lower())
     if match is None:
         return None
     language, script, region, variants = match.groups()

@@ -50,3 +50,30 @@ def test_a_user_moves_when_the_new_config_changes_the_stored_decision():
     assert move == ((True, "nps", "eligible"), (False, None, "survey_inactive"))
     assert moved("u1", {"aliasOf": "u2"}, paused, NOW) is None  # a redirect is no user
     assert count_moves([move, move]) == {("eligible for nps", "survey_inactive"): 2}
+
+
+def test_authoring_rules_are_listed_like_the_others():
+    before = config(survey())
+    after = config(survey(locales=["en", "de"], limits={"responses_per_day": 50},
+                          targeting={"pages": [{"op": "contains", "value": "/billing"}], "devices": ["desktop"],
+                                     "delay_seconds": 30, "cancel_on": [{"event": "Checkout Started"}],
+                                     "max_responses_per_user": 1},
+                          questions=[{"id": "score", "kind": "scale", "min": 0, "max": 10,
+                                      "text": {"en": "How likely?", "de": "Wie wahrscheinlich?"}},
+                                     {"id": "fix", "kind": "text", "text": "Fix?",
+                                      "show_if": {"question": "score", "category": ["detractor"]}}]))
+    lines = diff(before, after)
+    for expected in ("  locales: ['en'] → ['en', 'de']", "  limits.responses_per_day: 0 → 50",
+                     "  targeting.devices: [] → ['desktop']", "  targeting.delay_seconds: 0 → 30",
+                     "  targeting.max_responses_per_user: 0 → 1",
+                     "  targeting.pages: [] → [{'op': 'contains', 'value': '/billing'}]",
+                     "  targeting.cancel_on: [] → [{'event': 'Checkout Started', 'where': []}]"):
+        assert expected in lines, lines
+    assert any(line.startswith("  questions") and "show_if" in line for line in lines), lines
+
+
+def test_a_page_rule_moves_the_users_it_no_longer_takes():
+    state = identified("u1")
+    state["client"] = {"url": "https://app.example.com/settings", "pageAt": NOW - DAY_MS}
+    move = moved("u1", state, config(survey(targeting={"pages": [{"op": "starts_with", "value": "https://app.example.com/billing"}]})), NOW)
+    assert move == ((True, "nps", "eligible"), (False, None, "page_mismatch"))
