@@ -188,3 +188,19 @@ def test_applying_the_active_file_again_puts_it_back_on_top_of_bad_records(monke
     _topic(monkeypatch, [(K, V1), (b"redecided/1", b'{"version": "v1.1"}')])
     code, out, err, published = cli(capsys, "apply", GOOD_TEXT)
     assert code == 0 and len(published) == 1 and "nothing published" in out, (out, err)
+
+
+@pytest.mark.parametrize("text, field", [
+    ("project: {recontact_days: .inf}\n", "project.recontact_days"),
+    ("project: {display_timeout_minutes: .inf}\n", "project.display_timeout_minutes"),
+    ("surveys: [{id: a, type: nps, name: A, targeting: {recontact_after_response_days: .nan}}]\n",
+     "targeting.recontact_after_response_days"),
+    ("surveys: [{id: a, type: nps, name: A, targeting: {sample_percent: .nan}}]\n", "targeting.sample_percent"),
+    ("surveys: [{id: a, type: nps, name: A, targeting: {recontact_after_dismissal_days: 1.0e+300}}]\n",
+     "targeting.recontact_after_dismissal_days"),
+], ids=["recontact_days .inf", "display_timeout_minutes .inf", "response days .nan",
+        "sample_percent .nan", "1e300 days"])
+def test_apply_refuses_a_file_with_a_non_finite_value_naming_the_field(monkeypatch, cli, capsys, text, field):
+    _topic(monkeypatch, [(K, V1)])
+    code, out, err, published = cli(capsys, "apply", text)
+    assert (code, published) == (2, []) and f"field '{field}'" in err and "nothing published" in err, (out, err)
