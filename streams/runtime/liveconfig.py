@@ -42,6 +42,7 @@ KEY = b"surveys"
 MARKER_PREFIX = b"redecided/"
 READ_TIMEOUT_S = 30.0
 SKIPPED_METRIC = "survey_streams_config_records_skipped_total"
+MAX_VERSION_CHARS = 200  # `surveys apply` writes ~23 ("<12 hex>.<epoch s>")
 _FIELDS = (("version", "version"), ("applied_at", "appliedAt"), ("source", "source"), ("text", "text"))
 log = logging.getLogger(__name__)
 _reported: set = set()  # (topic, offset) of the skipped records already logged and counted
@@ -79,6 +80,8 @@ class Version:
             value = data.get(key)
             if not isinstance(value, str) or (not value and name != "text"):  # empty text: no surveys
                 raise refuse(key, value, "must be a non-empty string" if name != "text" else "must be a string")
+        if len(data["version"]) > MAX_VERSION_CHARS:  # it goes into every decision record and a metric label
+            raise refuse("version", data["version"], f"must be at most {MAX_VERSION_CHARS} characters")
         version = cls(**{name: data[key] for name, key in _FIELDS})
         try:
             config = parse_config_text(version.text, version.source, version=version.version)

@@ -36,6 +36,7 @@ BAD = [
     ("version a number", record(version=42), "version"),
     ("version null", record(version=None), "version"),
     ("version empty", record(version=""), "version"),
+    ("version of 10,000 characters", record(version="v" * 10_000), "version"),
     ("text a number", record(text=7), "text"),
     ("text a list", record(text=["surveys: []"]), "text"),
     ("appliedAt an object", record(appliedAt={"a": 1}), "appliedAt"),
