@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from streams.core import configcheck
 from streams.core.configcheck import (
     MAX_COUNT, MAX_DAYS, MAX_DISPLAY_MINUTES, MAX_HOURS, MAX_PARTITIONS, MAX_PRIORITY, MAX_SCALE, Checker, is_number)
 from streams.core.errors import ConfigError
