@@ -30,7 +30,6 @@ from streams.core import configdiff
 from streams.runtime import liveconfig
 from streams.core import topics as names
 from streams.runtime.app import app, settings, users
-from streams.core.config import ConfigError
 from streams.runtime.metrics import registry
 from streams.agents import timers
 from streams.runtime import userstore
@@ -59,11 +58,7 @@ def switch_to(version: liveconfig.Version) -> bool:
     current = app_module.config
     if version.version == current.version:
         return False
-    try:
-        candidate = version.config()
-    except ConfigError as error:  # published by hand, not by `surveys apply`
-        log.error("config version refused: it does not validate", extra={"version": version.version, "error": str(error)})
-        return False
+    candidate = version.config()  # validated when read (liveconfig.classify)
     problems = configdiff.structural_changes(current, candidate)
     if problems:
         log.error("config version refused: a running app cannot switch partitions or topics",
@@ -192,20 +187,26 @@ async def follow_config() -> None:
             consumer.assign([partition])
             await consumer.seek_to_beginning(partition)
             end = (await consumer.end_offsets([partition]))[partition]
+            latest, caught_up = None, False  # the latest valid version read, not yet switched to
             while True:
                 fetched = await consumer.getmany(partition, timeout_ms=1000)
-                versions = []
                 for record in fetched.get(partition, ()):
-                    if record.key == liveconfig.KEY:
-                        version = liveconfig.Version.of(record.value)
-                        if version is not None:
-                            versions.append(version)
-                    elif (marker := liveconfig.marker_of(record.key, record.value)) is not None:
-                        _markers[marker[0]] = marker[1]
-                if versions and switch_to(versions[-1]):  # the latest of what arrived
-                    _start_redeciding()
-                if not _caught_up.is_set() and await consumer.position(partition) >= end:
+                    # A record that does not parse or validate is skipped (logged and counted
+                    # by liveconfig): the latest valid version before it stays the one to run.
+                    kind, value = liveconfig.classify(topic, record.offset, record.key, record.value)
+                    if kind == "version":
+                        latest = value
+                    elif kind == "marker":
+                        _markers[value[0]] = value[1]
+                if not caught_up and await consumer.position(partition) >= end:
+                    caught_up = True
                     _caught_up.set()
+                # Until the end is reached only the topic's latest valid version counts: an
+                # older one on the way would be switched to, then away from.
+                if caught_up and latest is not None:
+                    if switch_to(latest):
+                        _start_redeciding()
+                    latest = None
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -28,23 +28,23 @@ def check_addresses(settings) -> None:
 
 
 def use_active_version(app_module, settings) -> None:
-    """Start on the active surveys version (`surveys apply`) when there is one; the
-    STREAMS_CONFIG file when none was ever published. Say so when the file differs."""
+    """Start on the active surveys version (`surveys apply`: the latest valid one, records
+    that do not validate are skipped and logged) when there is one; the STREAMS_CONFIG file
+    when none was ever published. Say so when the file differs."""
     from streams.core import configdiff
-    from streams.runtime import liveconfig
+    from streams.runtime import liveconfig, topicread
     from streams.core import topics as names
-    from streams.core.config import ConfigError
 
     file_config = app_module.config
-    active = liveconfig.latest(settings.bootstrap_servers, app_module.topic_names[names.CONFIG])
+    try:
+        active = liveconfig.latest(settings.bootstrap_servers, app_module.topic_names[names.CONFIG])
+    except topicread.TopicReadTimeout as error:  # the follower switches once it has read the topic
+        print(f"warning: the config topic could not be read ({error}); starting on {file_config.path}",
+              file=sys.stderr)
+        return
     if active is None:
         return
-    try:
-        config = active.config()
-    except ConfigError as error:
-        print(f"warning: the active config version {active.version} does not validate ({error}); "
-              f"using {file_config.path}", file=sys.stderr)
-        return
+    config = active.config()
     if configdiff.structural_changes(file_config, config):
         print(f"warning: the active config version {active.version} changes partitions or topics; "
               f"using {file_config.path}", file=sys.stderr)
@@ -90,9 +90,9 @@ def run() -> int:
     create_topics(settings.bootstrap_servers, app_module.config, app_module.topic_names, changelogs=True, quiet=True)
     if not app_module.display_secret:
         app_module.use_secret(signing.shared_secret(settings.bootstrap_servers, app_module.topic_names[names.SECRETS]))
-    use_active_version(app_module, settings)
     level = app_module.settings.log_level.upper()
-    logs.setup(level)
+    logs.setup(level)  # before reading the config topic: a skipped record is logged
+    use_active_version(app_module, settings)
     batching.install(app_module.app, lambda: app_module.batched_topics)
     worker = Worker(app_module.app, loglevel=level, quiet=True, console_port=None)
     # Faust's terminal spinner sets the root logger to DEBUG (so that every log record

@@ -6,15 +6,23 @@ to the app's compacted one-partition config topic, `<app id>-config` (key "surve
     {"version": "<sha-256 of the text, 12 hex>.<applied at, epoch s>", "appliedAt": ISO,
      "source": "<file>", "text": "<the YAML>"}
 
-The latest record is the active version. Workers read it at start and follow the topic
-while running (streams.agents.configwatch): they switch whole, between two batches, and
-re-decide every user they hold (docs/configuration.md, "The life of a config version").
+The latest valid record is the active version. Workers read it at start and follow the
+topic while running (streams.agents.configwatch): they switch whole, between two batches,
+and re-decide every user they hold (docs/configuration.md, "The life of a config version").
+
+Anyone who can write to the topic can put anything on it, so a record is trusted only once
+it parses and validates whole (Version.parse, the same validation as at start); any other
+record is skipped: an error log naming its offset and the reason, and
+survey_streams_config_records_skipped_total, once per record and process. Workers, `surveys
+show|diff|apply` all read past such records to the latest valid version.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -25,6 +33,8 @@ from streams.core import topics as names
 from streams.runtime import topics as kafka_topics
 from streams.core.config import Config, ConfigError, content_hash, load_config, parse_config_text
 from streams.core.timeutil import iso
+from streams.runtime import topicread
+from streams.runtime.metrics import registry
 
 KEY = b"surveys"
 # "redecided/<partition>" -> {"version"}: every user of that partition was re-decided under
@@ -32,6 +42,11 @@ KEY = b"surveys"
 # is re-decided by whichever worker holds it.
 MARKER_PREFIX = b"redecided/"
 READ_TIMEOUT_S = 30.0
+SKIPPED_METRIC = "survey_streams_config_records_skipped_total"
+MAX_VERSION_CHARS = 200  # `surveys apply` writes ~23 ("<12 hex>.<epoch s>")
+_FIELDS = (("version", "version"), ("applied_at", "appliedAt"), ("source", "source"), ("text", "text"))
+log = logging.getLogger(__name__)
+_reported: set = set()  # (topic, offset) of the skipped records already logged and counted
 
 
 @dataclass(frozen=True)
@@ -40,17 +55,71 @@ class Version:
     applied_at: str
     source: str
     text: str
+    parsed: Config | None = field(default=None, compare=False, repr=False)  # set by parse()
 
     def config(self) -> Config:
+        if self.parsed is not None:
+            return self.parsed
         return parse_config_text(self.text, self.source, version=self.version)
 
     @classmethod
-    def of(cls, raw: bytes) -> "Version | None":
+    def parse(cls, raw: bytes | None, where: str) -> "Version":
+        """The version a `surveys` record holds, validated whole: its JSON fields and its
+        YAML, as at start. Else a ConfigError naming `where` ("<topic>@<offset>")."""
+        def refuse(field_name: str, value, message: str) -> ConfigError:
+            return ConfigError(where, None, field_name, value, message)
+
+        if raw is None:
+            raise refuse("(record)", None, "is empty (a tombstone), not a config version")
         try:
             data = orjson.loads(raw)
-            return cls(data["version"], data["appliedAt"], data["source"], data["text"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            return None  # not ours: ignored
+        except orjson.JSONDecodeError as error:
+            raise refuse("(record)", raw[:80], f"is not JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise refuse("(record)", data, "must be a JSON object")
+        for name, key in _FIELDS:
+            value = data.get(key)
+            if not isinstance(value, str) or (not value and name != "text"):  # empty text: no surveys
+                raise refuse(key, value, "must be a non-empty string" if name != "text" else "must be a string")
+        if len(data["version"]) > MAX_VERSION_CHARS:  # it goes into every decision record and a metric label
+            raise refuse("version", data["version"], f"must be at most {MAX_VERSION_CHARS} characters")
+        version = cls(**{name: data[key] for name, key in _FIELDS})
+        try:
+            config = parse_config_text(version.text, version.source, version=version.version)
+        except ConfigError as error:  # the same message as at start, and where the record is
+            raise ConfigError(f"{where} (version {version.version} from {error.file})", error.survey, error.field,
+                              error.value, error.message) from None
+        return dataclasses.replace(version, parsed=config)
+
+
+def skipped(topic: str, offset: int, error: ConfigError) -> None:
+    """Log and count a record that is no valid config version, once per record and process
+    (a worker reads the topic at start and again when it follows it)."""
+    if (topic, offset) in _reported:
+        return
+    _reported.add((topic, offset))
+    registry.inc(SKIPPED_METRIC)
+    log.error("config topic record skipped: it does not parse or validate",
+              extra={"topic": topic, "offset": offset, "reason": str(error)})
+
+
+def classify(topic: str, offset: int, key: bytes | None, value: bytes | None):
+    """What a config topic record is: ("version", Version), ("marker", (partition, version)),
+    or ("skipped", ConfigError) for anything else (logged and counted by skipped())."""
+    where = f"{topic}@{offset}"
+    if key == KEY:
+        try:
+            return "version", Version.parse(value, where)
+        except ConfigError as error:
+            skipped(topic, offset, error)
+            return "skipped", error
+    marker = marker_of(key, value)
+    if marker is not None:
+        return "marker", marker
+    error = ConfigError(where, None, "(key)", key, "is neither a config version (key 'surveys') "
+                        "nor a re-decision marker ('redecided/<partition>' -> {\"version\"})")
+    skipped(topic, offset, error)
+    return "skipped", error
 
 
 def marker_key(partition: int) -> str:
@@ -73,29 +142,33 @@ def published(version: str) -> bool:
     return version != "unversioned" and not version.endswith(".file")
 
 
-def _read_all(bootstrap: str, topic: str, timeout_s: float = READ_TIMEOUT_S) -> list[Version]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    try:
-        partition = TopicPartition(topic, 0)
-        if not consumer.partitions_for_topic(topic):
-            return []
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        end = consumer.end_offsets([partition])[partition]
-        deadline = time.monotonic() + timeout_s
-        found = []
-        while consumer.position(partition) < end and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                found.extend(v for v in (Version.of(r.value) for r in records if r.key == KEY) if v is not None)
-        return found
-    finally:
-        consumer.close()
+@dataclass(frozen=True)
+class Active:
+    """What the config topic says, read to its end."""
+
+    version: Version | None  # the latest valid version: the active one (None: none published)
+    skipped: tuple = ()  # ConfigError of each record skipped, oldest first
+    on_top: bool = True  # no `surveys` record after `version` (compaction keeps the last one only)
+
+
+def read_active(bootstrap: str, topic: str, timeout_s: float = READ_TIMEOUT_S) -> Active:
+    """The config topic to its end: the latest valid version, and what was skipped.
+    TopicReadTimeout when the end is not reached in time."""
+    active, skips, on_top = None, [], True
+    for record in topicread.read_to_end(bootstrap, topic, timeout_s=timeout_s, missing_ok=True,
+                                        client_id="survey-streams-config"):
+        kind, value = classify(topic, record.offset, record.key, record.value)
+        if kind == "version":
+            active, on_top = value, True
+        elif kind == "skipped":
+            skips.append(value)
+            on_top = on_top and record.key != KEY
+    return Active(active, tuple(skips), on_top)
 
 
 def latest(bootstrap: str, topic: str) -> Version | None:
-    """The active version: the last one published, or None."""
-    versions = _read_all(bootstrap, topic)
-    return versions[-1] if versions else None
+    """The active version: the last valid one published, or None."""
+    return read_active(bootstrap, topic).version
 
 
 def publish(bootstrap: str, topic: str, text: str, source: str, now_ms: int) -> Version:
@@ -157,7 +230,14 @@ def main(args, settings) -> int:
         return 2
     # The app's own config topic (STREAMS_APP_ID): no other app's workers read it.
     topic = kafka_topics.app_names(settings.bootstrap_servers, candidate.topics, settings.app_id)[names.CONFIG]
-    active = latest(settings.bootstrap_servers, topic)
+    try:
+        state = read_active(settings.bootstrap_servers, topic)
+    except topicread.TopicReadTimeout as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for error in state.skipped:  # the workers skip them too: say so, then carry on
+        print(f"warning: skipped a record that is no valid config version: {error}", file=sys.stderr)
+    active = state.version
     # What workers run: the active version, else (none ever published) their STREAMS_CONFIG file.
     active_config = active.config() if active is not None else load_config(settings.config_path)
     active_name = active.version if active is not None else f"{settings.config_path} (no version published yet)"
@@ -189,9 +269,13 @@ def main(args, settings) -> int:
             print(f"  {count:8d}  {before} → {after}")
         print("nothing published (dry run)")
         return 0
-    if active is not None and content_hash(active.text) == content_hash(Path(path).read_text(encoding="utf-8")):
+    same = active is not None and content_hash(active.text) == content_hash(Path(path).read_text(encoding="utf-8"))
+    if same and state.on_top:
         print(f"{path} is the active version already ({active.version}): nothing published")
         return 0
+    if same:  # compaction keeps only a key's last record: the bad one would outlive the active version
+        print(f"{path} is the active version ({active.version}), but invalid records follow it on {topic}: "
+              "publishing it again on top of them", file=sys.stderr)
     version = publish(settings.bootstrap_servers, topic, Path(path).read_text(encoding="utf-8"), str(path),
                       int(time.time() * 1000))
     print(f"published version {version.version} to {topic}")

@@ -12,9 +12,11 @@ import subprocess
 import sys
 import uuid
 
+import orjson
 import pytest
 import yaml
 
+from streams.core import topics as names
 from tests.harness import REPO
 
 pytestmark = pytest.mark.integration
@@ -169,3 +171,64 @@ def test_a_re_decision_cut_short_by_a_kill_is_finished_by_the_next_owner(start_w
     assert first.wait_for(_all_moved(first, pro, version), timeout_s=120), latest_decisions(first)
     changed = [v for _, v in first.read("surveys.eligibility", timeout_s=5) if v["configVersion"] == version]
     assert len(changed) == len(pro)  # each user's change emitted once, however often scanned
+
+
+# Records no `surveys apply` writes, put on the config topic by hand (docs/reference.md#live-config): each a
+# valid version but for one thing. The last one made every worker that started afterwards
+# exit (AttributeError), and every `surveys` command fail.
+def bad_records(worker) -> list[bytes]:
+    text = write_config(worker, SURVEYS, "valid.yaml").read_text()  # this app's topics and partitions
+
+    def version(**changes) -> bytes:
+        return orjson.dumps({"version": "hand.1", "appliedAt": "2026-12-01T00:00:00Z", "source": "x.yaml",
+                             "text": text, **changes})
+
+    return [version(text=text.replace("partitions: 4", "partitions: 4\n  recontact_days: .inf")),
+            b"{this is not JSON", version(version=42)]
+
+
+def _skipped(worker) -> float:
+    for line in worker.get("/metrics")[1].splitlines():
+        if line.startswith("survey_streams_config_records_skipped_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_bad_config_records_are_skipped_and_the_latest_valid_version_served(start_worker):
+    worker = start_worker(SURVEYS, name=f"live{uuid.uuid4().hex[:6]}")
+    version = _paused_version(worker)  # nps-live paused: pro users get csat-live
+    assert worker.wait_for(lambda: worker.get("/health")[1].get("configVersion") == version, timeout_s=30)
+
+    # While it runs: skipped, logged with their offsets, counted; the worker keeps its version.
+    bad = bad_records(worker)
+    assert "recontact_days: .inf" in bad[0].decode()
+    for raw in bad:
+        worker.produce(names.CONFIG, raw, key="surveys")
+    assert worker.wait_for(lambda: _skipped(worker) == len(bad), timeout_s=30), worker.log_tail()
+    assert worker.alive() and worker.get("/health")[1]["configVersion"] == version
+
+    # A worker starting now starts, on the latest valid version.
+    worker.stop()
+    logged_before = len(worker.log_path.read_text(errors="replace"))  # the log is appended to on a restart
+    worker.start()
+    assert worker.get("/health")[1]["configVersion"] == version
+    assert worker.wait_for(lambda: _skipped(worker) == len(bad), timeout_s=30)
+    log = worker.log_path.read_text(errors="replace")[logged_before:]
+    assert log.count("config topic record skipped") == len(bad), log  # once each, start and follower
+    assert "field 'version'" in log and "is not JSON" in log and "project.recontact_days" in log, log
+    worker.produce("segment.identify", {"type": "identify", "userId": "pro-1", "messageId": "pro-1-1",
+                                        "traits": {"plan": "pro", "createdAt": "2020-01-01T00:00:00Z"}}, key="pro-1")
+    assert worker.wait_for(lambda: latest_decisions(worker).get("pro-1", {}).get("configVersion") == version,
+                           timeout_s=30), latest_decisions(worker)
+    assert latest_decisions(worker)["pro-1"]["surveyId"] == "csat-live"
+
+    # The commands read past the bad records, saying so; apply publishes and the worker switches.
+    shown = cli(worker, "show")
+    assert shown.returncode == 0 and shown.stdout.startswith(f"active version {version}"), shown
+    assert shown.stderr.count("skipped a record") == len(bad), shown.stderr
+    done = cli(worker, "apply", str(write_config(worker, SURVEYS, "original.yaml")))
+    assert done.returncode == 0, done
+    applied = done.stdout.split("published version ")[1].split()[0]
+    assert worker.wait_for(lambda: worker.get("/health")[1].get("configVersion") == applied, timeout_s=30)
+    assert worker.wait_for(lambda: latest_decisions(worker)["pro-1"]["surveyId"] == "nps-live", timeout_s=30), \
+        latest_decisions(worker)
