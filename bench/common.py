@@ -271,6 +271,10 @@ class PrefixedWorker(WorkerProcess):
         }
         super().__init__(self.env, self.workdir / "worker.log", self.url)
 
+    def topic(self, logical: str) -> str:
+        """The physical name of a logical topic for this worker's app."""
+        return self.topics[logical]
+
 
 class WorkerProc(WorkerProcess):
     """One `python -m streams worker` process of a Run (optionally under pyinstrument)."""

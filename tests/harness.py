@@ -42,9 +42,6 @@ class Worker(PrefixedWorker):
         super().__init__(*args, **kwargs)
         self._producer: KafkaProducer | None = None
 
-    def topic(self, logical: str) -> str:
-        return self.topics[logical]
-
     def start(self, timeout_s: float = 90.0) -> "Worker":
         self.launch().wait_ready(timeout_s, interval_s=0.3)
         return self
