@@ -18,6 +18,7 @@ from streams.demo.processes import Processes
 from streams.demo.replay import replay_customers, replay_sample
 from streams.demo.sessions import run_sessions, wait_for_responses
 from streams.demo.summary import Summary, print_try_it
+from streams.demo.trend import print_trend
 
 # Topics the summary shows this run's records of (or waits on): read from these offsets.
 OUTPUT_TOPICS = (names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES, names.DEADLETTER)
@@ -39,6 +40,7 @@ def run(out: Console, processes: Processes, args: argparse.Namespace) -> None:
     processes.wait_until_processed("widget sessions")
     wait_for_responses(out, config, processes.bootstrap, start_offsets, sessions.responses)
     Summary(config, processes.bootstrap, processes.url, start_offsets).print(replayed)
+    print_trend(out, config, processes.insights_url)
     pause_a_survey_live(out, config, processes.bootstrap, processes.url, processes.settings.app_id)
     print_try_it(processes.url, sessions.example_users, args.keep, processes.worker.pid, processes.started_broker,
                  processes.insights_url, processes.insights.pid)

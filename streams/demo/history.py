@@ -9,7 +9,7 @@ The story the numbers tell, so that the insights page has something to find:
   such a survey);
 - a release RELEASE_DAYS_AGO (in the third week) makes the dashboard faster and fixes wide
   PDF exports: NPS climbs from about +5 to about +35 over the few days after it, CSAT from
-  about 60% to about 80%, and the comments after it talk about the update;
+  about 55% to about 80%, and the comments after it talk about the update;
 - team plans and larger companies (group.size) answer better than pro plans and small ones;
   German users a little lower than English ones (their comments are in German).
 """
@@ -24,7 +24,7 @@ HISTORY_DAYS = 30  # sessions from 30 days ago to yesterday; today's go through 
 RELEASE_DAYS_AGO = 15
 RAMP_DAYS = 4  # the release's effect grows over this many days (people notice it)
 # Sessions a weekday / a weekend day, per survey type: (low, high) both included.
-PER_DAY = {"nps": ((26, 46), (17, 23)), "csat": ((5, 9), (2, 4)), "ces": ((3, 7), (1, 3)), "pmf": ((3, 7), (1, 3))}
+PER_DAY = {"nps": ((26, 46), (17, 23)), "csat": ((7, 12), (3, 5)), "ces": ((3, 7), (1, 3)), "pmf": ((3, 7), (1, 3))}
 DISMISS_SHARE = 0.14  # closed without answering
 NO_COMMENT_SHARE = 0.12  # answered the score, closed before the comment
 PLAN_LIFT = {"team": 0.06, "pro": -0.04, "free": -0.06}
@@ -94,8 +94,8 @@ def _score(rng: random.Random, survey_type: str, days_ago: int, plan, size, loca
             return rng.choices(range(0, 7), weights=(1, 1, 2, 3, 3, 4, 5))[0], band
         return rng.randint(low, high), band
     if survey_type == "csat":
-        up = lift(days_ago, plan, size, locale, 0.18)
-        band = _pick(rng, (("satisfied", 0.60 + up), ("unsatisfied", max(0.03, 0.22 - up))), "neutral")
+        up = lift(days_ago, plan, size, locale, 0.25)
+        band = _pick(rng, (("satisfied", 0.55 + up), ("unsatisfied", max(0.03, 0.25 - up))), "neutral")
         return {"satisfied": rng.choice((4, 5, 5)), "neutral": 3, "unsatisfied": rng.choice((1, 2))}[band], band
     if survey_type == "ces":
         up = lift(days_ago, plan, size, locale, 0.15)

@@ -20,11 +20,12 @@ import uuid
 from dataclasses import dataclass
 
 from streams.core.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, iso
+from streams.demo.history import HISTORY_DAYS
 
 SEED = 20250603
 FIRST_ID = 5001
 NPS_CUSTOMERS = 1050  # pro and team accounts older than 30 days: nps-main's audience
-CSAT_CUSTOMERS = 210  # any plan, a report exported in the last 2 days: csat-export's
+CSAT_CUSTOMERS = 280  # any plan, a report exported in the last 2 days: csat-export's
 GERMAN_SHARE = 0.3
 SIZES = (("1-10", 6), ("11-50", 30), ("51-200", 120), ("201-1000", 450), ("1000+", 2400))
 COMPANIES = (("Acme Analytics", "software"), ("Bluefin Logistics", "logistics"), ("Cobalt Health", "healthcare"),
@@ -94,7 +95,7 @@ def _customer(rng: random.Random, number: int, plan: str, exported_ago_ms: int |
               "locale": "de" if german else "en"}
     group = {"name": company, "industry": industry, "employees": employees, "size": size, "plan": plan}
     return Customer(f"u{number}", traits, group, f"org_{company.split()[0].lower()}_{number % 23}", exported_ago_ms,
-                    rng.randint(45, 900))
+                    rng.randint(31 + HISTORY_DAYS, 900))  # 30 days old at the oldest imported session
 
 
 def segment_messages(people: list[Customer], now_ms: int, seed: int = SEED) -> list[dict]:
