@@ -19,7 +19,7 @@
    widget event no earlier than its receipt minus the display's lifetime. It is imported
    as an operator with cluster access would, straight onto the lifecycle topic with
    `receivedAt` and `timestamp` at the past instant. A second run on the same cluster
-   finds the customers answered already and adds no second month.
+   finds their sessions on the lifecycle topic and adds no second month.
 6. Prints decisions by reason, lifecycle events, responses, the dead letter and the
    scores report (the chart of the month into var/demo/scores.png), then the insights
    service's score per week with its 95% interval and the breakdown by plan, group.size

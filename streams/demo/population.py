@@ -4,8 +4,8 @@ The sample stream (data/sample/segment-events.jsonl) holds about a hundred users
 takes today, and a user who answered is not asked again for 90 days: a month of 15-40 NPS
 responses a day needs about a thousand more. They are generated here rather than committed
 (the sample stays a readable, hand-shaped stream): the same seed gives the same customers,
-ids u5001..., on every run, so a second run on the same cluster finds them answered already
-and adds no second history.
+ids u5001..., on every run, so a second run on the same cluster finds their sessions on the lifecycle
+topic and adds no second month (streams.demo.sessions).
 
 Each customer is one client-side identify (name, email, plan, seats, mrr, billing_cycle,
 company, createdAt, locale) and one group call (the company: name, industry, employees,
