@@ -10,14 +10,15 @@ from streams.core import topics as names
 from streams.core.config import load_config
 from streams.runtime.settings import Settings
 from streams.demo import __doc__ as OVERVIEW
-from streams.demo import kafka_io
+from streams.demo import kafka_io, population
 from streams.demo.console import Console, DemoError
 from streams.demo.livechange import pause_a_survey_live
 from streams.demo.defaults import DEFAULT_PORT, SAMPLE
 from streams.demo.processes import Processes
-from streams.demo.replay import replay_sample
+from streams.demo.replay import replay_customers, replay_sample
 from streams.demo.sessions import run_sessions, wait_for_responses
 from streams.demo.summary import Summary, print_try_it
+from streams.demo.trend import print_trend
 
 # Topics the summary shows this run's records of (or waits on): read from these offsets.
 OUTPUT_TOPICS = (names.ELIGIBILITY, names.OUTBOUND, names.RESPONSES, names.SCORES, names.DEADLETTER)
@@ -31,12 +32,15 @@ def run(out: Console, processes: Processes, args: argparse.Namespace) -> None:
     processes.start_worker(args.port)
     processes.start_insights()
     replayed = replay_sample(out, processes.url, args.sample)
-    processes.wait_until_processed("sample stream")
+    people = population.customers()
+    replayed += replay_customers(out, processes.url, people)
+    processes.wait_until_processed("sample stream and customers")
     out.step("decisions settled")
-    sessions = run_sessions(out, config, processes.bootstrap, processes.url)
+    sessions = run_sessions(out, config, processes.bootstrap, processes.url, people)
     processes.wait_until_processed("widget sessions")
     wait_for_responses(out, config, processes.bootstrap, start_offsets, sessions.responses)
     Summary(config, processes.bootstrap, processes.url, start_offsets).print(replayed)
+    print_trend(out, config, processes.insights_url)
     pause_a_survey_live(out, config, processes.bootstrap, processes.url, processes.settings.app_id)
     print_try_it(processes.url, sessions.example_users, args.keep, processes.worker.pid, processes.started_broker,
                  processes.insights_url, processes.insights.pid)

@@ -1,5 +1,6 @@
 """The sample Segment stream: loaded, moved in time to end a minute ago, and posted to the
-worker's Segment-compatible ingestion API (POST /v1/batch) as a Segment library would."""
+worker's Segment-compatible ingestion API (POST /v1/batch) as a Segment library would;
+then the demo's customers (streams.demo.population) the same way."""
 from __future__ import annotations
 
 import base64
@@ -14,6 +15,7 @@ from streams.runtime.httpjson import request as http
 from streams.core.timeutil import DAY_MS, MINUTE_MS, SECOND_MS, iso, parse_iso
 from streams.demo.console import Console, DemoError, rel
 from streams.demo.defaults import WRITE_KEY
+from streams.demo.population import FIRST_ID, Customer, segment_messages
 
 BATCH_SIZE = 200  # messages per POST /v1/batch, ~70 KB: well under the 500 KB limit
 REPLAY_LEAD_MS = MINUTE_MS  # the latest sample event lands this long before now
@@ -92,6 +94,22 @@ def replay_sample(out: Console, url: str, sample: Path) -> int:
     messages, shift = shift_times(load_sample(sample), int(time.time() * 1000))
     out.step(f"replaying {rel(sample)}: {describe_sample(messages)}")
     out.note(f"times shifted by {shift / DAY_MS:+.1f} days so that the last event is a minute ago")
+    return post_batches(out, url, messages)
+
+
+def replay_customers(out: Console, url: str, people: list[Customer]) -> int:
+    """Post the demo's customers (streams.demo.population) as the sample is posted."""
+    messages = segment_messages(people, int(time.time() * 1000))
+    plans = Counter(person.plan for person in people)
+    locales = Counter(person.locale for person in people)
+    out.step(f"adding {len(people)} demo customers for a month of history (ids u{FIRST_ID}...; "
+             + ", ".join(f"{n} {plan}" for plan, n in plans.most_common()) + "; "
+             + ", ".join(f"{n} {locale}" for locale, n in locales.most_common()) + ")")
+    return post_batches(out, url, messages)
+
+
+def post_batches(out: Console, url: str, messages: list[dict]) -> int:
+    """POST /v1/batch in batches of BATCH_SIZE, as a Segment library would; returns the count."""
     started, last = time.monotonic(), [0]
     headers = basic_auth(WRITE_KEY)
     for offset in range(0, len(messages), BATCH_SIZE):
@@ -100,7 +118,7 @@ def replay_sample(out: Console, url: str, sample: Path) -> int:
         if status != 200:
             raise DemoError(f"POST /v1/batch answered {status}: {body}")
         out.progress("POST /v1/batch", offset + len(batch), len(messages), last)
-    took = time.monotonic() - started
-    out.step(f"replayed {len(messages)} messages in {took:.1f}s ({len(messages) / took:.0f}/s), "
+    took = max(time.monotonic() - started, 1e-3)
+    out.step(f"posted {len(messages)} messages in {took:.1f}s ({len(messages) / took:.0f}/s), "
              f"{(len(messages) + BATCH_SIZE - 1) // BATCH_SIZE} batches")
     return len(messages)

@@ -3,6 +3,7 @@ dead letter and the scores report (with its chart), then how to answer a survey 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
@@ -13,6 +14,7 @@ from streams.runtime.httpjson import request as http
 from streams.demo import kafka_io
 from streams.demo.console import heading, rel, rel_exe
 from streams.demo.defaults import ADMIN_KEY, DEMO_DIR, KAFKA_DIR, admin_headers
+from streams.demo.history import HISTORY_DAYS
 
 # What a reason on the decisions topic means in this demo's data.
 REASON_NOTES = {
@@ -22,6 +24,7 @@ REASON_NOTES = {
 }
 LIFECYCLE_EVENTS = ("Survey Viewed", "Survey Answered", "Survey Completed", "Survey Dismissed")
 RESPONSES_SHOWN_PER_SURVEY = 4
+EXPLAINS_AT_ONCE = 8
 
 
 class Summary:
@@ -80,8 +83,11 @@ class Summary:
         """Every survey's own verdict for every user (GET /v1/users/{id}/explain)."""
         verdicts: dict[str, Counter] = defaultdict(Counter)
         examples: dict[tuple, dict] = {}
-        for user in sorted(decisions):
-            status, body = http("GET", f"{self.url}/v1/users/{user}/explain", headers=admin_headers())
+        users = sorted(decisions)
+        with ThreadPoolExecutor(EXPLAINS_AT_ONCE) as pool:  # a thousand users and more: not one by one
+            answers = list(pool.map(lambda user: http("GET", f"{self.url}/v1/users/{user}/explain",
+                                                      headers=admin_headers()), users))
+        for user, (status, body) in zip(users, answers):
             if status != 200 or not isinstance(body, dict):
                 continue
             if not (body.get("decision") or {}).get("reason") or body["decision"]["reason"] == "not_identified":
@@ -160,8 +166,9 @@ class Summary:
         table = report.format_table(scores, {s.id: s.name for s in self.config.surveys})
         print("\n".join(f"  {line}".rstrip() for line in table.rstrip("\n").split("\n")))
         chart = DEMO_DIR / "scores.png"
-        report.draw_chart(scores, str(chart))
-        print(f"  chart: {rel(chart)}")
+        month = report.select_days(report.latest_scores(records), None, HISTORY_DAYS + 1)
+        report.draw_chart(month, str(chart))
+        print(f"  chart of the last {HISTORY_DAYS + 1} days: {rel(chart)}")
 
     def metrics(self) -> dict[str, float]:
         """The worker's Prometheus counters, summed over their labels."""
