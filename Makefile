@@ -38,7 +38,7 @@ test: install jars browser-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist loadfile --durations 25
 
 unit: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents tests/insights tests/test_docs_citations.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/runtime tests/web tests/schemas tests/cli tests/bench tests/agents tests/insights tests/demo tests/test_docs_citations.py tests/test_layers.py
 
 demo: install jars
 	$(BIN)/python -m streams.demo
