@@ -49,10 +49,10 @@ def _insights(args) -> int:
 
 
 def _surveys(args) -> int:
-    from streams.runtime import liveconfig
+    from streams.cli import surveys
     from streams.runtime.settings import Settings
 
-    return liveconfig.main(args, Settings.from_env())
+    return surveys.run(args, Settings.from_env())
 
 
 def _report(args, rest) -> int:

@@ -23,7 +23,7 @@ DEADLETTER = "streams.deadletter"
 USER_COMMANDS = "streams.user-commands"
 # Internal: the display-token signing secret (streams.runtime.signing), one partition, compacted.
 SECRETS = "streams.secrets"
-# Internal: the surveys config versions `surveys apply` publishes (streams.runtime.liveconfig).
+# Internal: the surveys config versions `surveys apply` publishes (streams.cli.surveys, streams.runtime.liveconfig).
 CONFIG = "streams.config"
 
 INBOUND = (SEGMENT_IDENTIFY, SEGMENT_TRACK, SEGMENT_ALIAS)

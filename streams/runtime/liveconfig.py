@@ -1,4 +1,5 @@
-"""Surveys config versions on Kafka: `python -m streams surveys apply|show|diff` (docs/reference.md#live-config).
+"""Surveys config versions on Kafka: the records `python -m streams surveys apply|show|diff`
+(streams.cli.surveys) writes and reads (docs/reference.md#live-config).
 
 `surveys apply FILE` validates the file exactly as a worker does at start, then publishes it
 to the app's compacted one-partition config topic, `<app id>-config` (key "surveys"):
@@ -20,18 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from streams.core import configdiff
-from streams.core import topics as names
-from streams.runtime import topics as kafka_topics
-from streams.core.config import Config, ConfigError, content_hash, load_config, parse_config_text
+from streams.core.config import Config, ConfigError, content_hash, parse_config_text
 from streams.core.timeutil import iso
 from streams.runtime import topicread
 from streams.runtime.metrics import registry
@@ -42,6 +38,7 @@ KEY = b"surveys"
 # is re-decided by whichever worker holds it.
 MARKER_PREFIX = b"redecided/"
 READ_TIMEOUT_S = 30.0
+DRY_RUN_READ_S = 900.0  # the users changelog, read whole by `surveys apply --dry-run`
 SKIPPED_METRIC = "survey_streams_config_records_skipped_total"
 MAX_VERSION_CHARS = 200  # `surveys apply` writes ~23 ("<12 hex>.<epoch s>")
 _FIELDS = (("version", "version"), ("applied_at", "appliedAt"), ("source", "source"), ("text", "text"))
@@ -61,6 +58,15 @@ class Version:
         if self.parsed is not None:
             return self.parsed
         return parse_config_text(self.text, self.source, version=self.version)
+
+    @classmethod
+    def of(cls, raw: bytes | None, where: str = "a config record") -> "Version | None":
+        """The valid version a record holds, else None (for readers that only copy or look:
+        `topics migrate`, tests; workers and `surveys` log what they skip, through classify)."""
+        try:
+            return cls.parse(raw, where)
+        except ConfigError:
+            return None
 
     @classmethod
     def parse(cls, raw: bytes | None, where: str) -> "Version":
@@ -185,22 +191,12 @@ def publish(bootstrap: str, topic: str, text: str, source: str, now_ms: int) -> 
 
 def _changelog_states(bootstrap: str, topic: str):
     """(user, state) of the users table's changelog, oldest first (a compacted topic may
-    still hold older states of a key: callers keep the last)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=500, max_records=5000).values():
-                for record in records:
-                    if record.key is not None and record.value is not None:
-                        yield record.key.decode("utf-8", "surrogatepass"), orjson.loads(record.value)
-    finally:
-        consumer.close()
+    still hold older states of a key: callers keep the last). Read committed, to its end
+    offsets at the start, within DRY_RUN_READ_S (a table of millions of users)."""
+    for record in topicread.read_to_end(bootstrap, topic, timeout_s=DRY_RUN_READ_S, missing_ok=True,
+                                        client_id="survey-streams-dry-run"):
+        if record.key is not None and record.value is not None:
+            yield record.key.decode("utf-8", "surrogatepass"), orjson.loads(record.value)
 
 
 def dry_run(bootstrap: str, changelog: str, candidate: Config, now_ms: int) -> tuple[int, dict]:
@@ -215,69 +211,3 @@ def dry_run(bootstrap: str, changelog: str, candidate: Config, now_ms: int) -> t
         else:
             moves[user] = move
     return len(users), moves
-
-
-# --- the command ----------------------------------------------------------------------------
-
-def main(args, settings) -> int:
-    """`python -m streams surveys apply [--dry-run] [FILE] | show | diff [FILE]`."""
-    path = args.file or settings.config_path
-    try:
-        candidate = load_config(path) if args.action != "show" else load_config(settings.config_path)
-    except ConfigError as error:
-        print(f"error: invalid config: {error}", file=sys.stderr)
-        print("nothing published", file=sys.stderr)
-        return 2
-    # The app's own config topic (STREAMS_APP_ID): no other app's workers read it.
-    topic = kafka_topics.app_names(settings.bootstrap_servers, candidate.topics, settings.app_id)[names.CONFIG]
-    try:
-        state = read_active(settings.bootstrap_servers, topic)
-    except topicread.TopicReadTimeout as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    for error in state.skipped:  # the workers skip them too: say so, then carry on
-        print(f"warning: skipped a record that is no valid config version: {error}", file=sys.stderr)
-    active = state.version
-    # What workers run: the active version, else (none ever published) their STREAMS_CONFIG file.
-    active_config = active.config() if active is not None else load_config(settings.config_path)
-    active_name = active.version if active is not None else f"{settings.config_path} (no version published yet)"
-    if args.action == "show":
-        if active is None:
-            print(f"no version published on {topic}: workers use their STREAMS_CONFIG file")
-            return 0
-        print(f"active version {active.version}, applied {active.applied_at} from {active.source}")
-        for survey in active_config.surveys:
-            print(f"  {survey.id:24s} {survey.type:5s} {'active' if survey.active else 'inactive':8s} priority {survey.priority}")
-        return 0
-    lines = configdiff.diff(active_config, candidate)
-    if args.action == "diff":
-        print(f"{path} against {active_name}:")
-        print("\n".join(f"  {line}" for line in lines) if lines else "  no change")
-        return 0
-    problems = configdiff.structural_changes(active_config, candidate)
-    if problems:
-        print("error: a running app cannot switch partitions or topics (deploy a new app for that): "
-              + "; ".join(problems), file=sys.stderr)
-        print("nothing published", file=sys.stderr)
-        return 2
-    if args.dry_run:
-        changelog = names.changelog(settings.app_id, "users")
-        users, moves = dry_run(settings.bootstrap_servers, changelog, candidate, int(time.time() * 1000))
-        print(f"dry run of {path} against {active_name}: "
-              f"{len(moves)} of {users} users would change decision")
-        for (before, after), count in sorted(configdiff.count_moves(moves.values()).items(), key=lambda i: -i[1]):
-            print(f"  {count:8d}  {before} → {after}")
-        print("nothing published (dry run)")
-        return 0
-    same = active is not None and content_hash(active.text) == content_hash(Path(path).read_text(encoding="utf-8"))
-    if same and state.on_top:
-        print(f"{path} is the active version already ({active.version}): nothing published")
-        return 0
-    if same:  # compaction keeps only a key's last record: the bad one would outlive the active version
-        print(f"{path} is the active version ({active.version}), but invalid records follow it on {topic}: "
-              "publishing it again on top of them", file=sys.stderr)
-    version = publish(settings.bootstrap_servers, topic, Path(path).read_text(encoding="utf-8"), str(path),
-                      int(time.time() * 1000))
-    print(f"published version {version.version} to {topic}")
-    print("\n".join(f"  {line}" for line in lines) if lines else "  (no change in the surveys)")
-    return 0

@@ -20,40 +20,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 import uuid
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
+
+from streams.runtime import topicread
 
 SECRET_BYTES = 32
 READ_TIMEOUT_S = 30.0
 
 
 def first_secret(bootstrap: str, topic: str, timeout_s: float) -> bytes | None:
-    """The secret `topic` holds (its first record of 16 bytes or more), None if none."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             isolation_level="read_committed")
+    """The secret `topic` holds (its first record of 16 bytes or more), None if none; the
+    topic is waited for up to `timeout_s` (TopicNotFound after that, TopicReadTimeout if it
+    cannot be read to its end in that time)."""
+    records = topicread.read_to_end(bootstrap, topic, partitions=[0], timeout_s=timeout_s,
+                                    wait_for_topic_s=timeout_s, client_id="survey-streams-secret")
     try:
-        partition = TopicPartition(topic, 0)
-        deadline = time.monotonic() + timeout_s
-        while not consumer.partitions_for_topic(topic):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topic {topic} does not exist (run `python -m streams topics create`)")
-            time.sleep(0.2)
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        end = consumer.end_offsets([partition])[partition]
-        while consumer.position(partition) < end:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"could not read {topic} within {timeout_s:.0f}s")
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    if record.value and len(record.value) >= 16:
-                        return record.value
+        for record in records:
+            if record.value and len(record.value) >= 16:
+                return record.value
         return None
     finally:
-        consumer.close()
+        records.close()
 
 
 def shared_secret(bootstrap: str, topic: str, timeout_s: float = READ_TIMEOUT_S) -> bytes:

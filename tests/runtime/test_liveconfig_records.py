@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from streams.core.config import ConfigError
+from streams.cli import surveys
 from streams.runtime import liveconfig
 from streams.runtime.metrics import registry
 
@@ -140,7 +141,7 @@ def cli(monkeypatch, tmp_path):
 
     monkeypatch.setattr(liveconfig, "publish", publish)
     # No cluster to ask whether the app is on the legacy topic names: it is not.
-    monkeypatch.setattr(liveconfig.kafka_topics, "existing_topics", lambda bootstrap: set())
+    monkeypatch.setattr(surveys.kafka_topics, "existing_topics", lambda bootstrap: set())
     default = tmp_path / "surveys.yaml"
     default.write_text(GOOD_TEXT)
     settings = SimpleNamespace(config_path=str(default), bootstrap_servers="kafka:9092", app_id="app")
@@ -150,7 +151,7 @@ def cli(monkeypatch, tmp_path):
         if text is not None:
             path = tmp_path / f"{action}.yaml"
             path.write_text(text)
-        code = liveconfig.main(argparse.Namespace(action=action, file=str(path) if path else None, dry_run=False),
+        code = surveys.run(argparse.Namespace(action=action, file=str(path) if path else None, dry_run=False),
                                settings)
         out, err = capsys.readouterr()
         return code, out, err, published
