@@ -33,7 +33,7 @@ from streams.runtime.app import app, settings, users
 from streams.core.config import ConfigError
 from streams.runtime.metrics import registry
 from streams.agents import timers
-from streams.runtime import userstore
+from streams.runtime import responsecounts, userstore
 from streams.runtime.emit import send, send_command
 from streams.agents.timers import stored_states
 
@@ -99,7 +99,7 @@ async def redecide(config, partitions: frozenset[int]) -> None:
         if userstore.partition_of(user) not in partitions:
             continue
         looked += 1
-        if configdiff.moved(user, state, config, now) is not None:
+        if configdiff.moved(user, state, config, now, responsecounts.current()) is not None:
             if ticked - (timers.applied_ticks.count - applied_before) >= TICKS_IN_FLIGHT:
                 await timers.applied_ticks.wait_for(applied_before + ticked - TICKS_IN_FLIGHT // 2, TICKS_WAIT_S)
             deliveries.append(await send_command(user, {"kind": "tick"}))
