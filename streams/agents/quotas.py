@@ -38,7 +38,8 @@ async def _read(topic: str) -> None:
                                 isolation_level="read_committed")
     try:
         await consumer.start()
-        partitions = await _partitions(consumer, topic)
+        # The table's partitions (its changelog is made before the worker starts: streams.cli.worker).
+        partitions = [TopicPartition(topic, p) for p in range(response_counts.partitions)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
@@ -48,7 +49,7 @@ async def _read(topic: str) -> None:
                 for record in records:
                     responsecounts.apply(record.key, record.value)
             if responsecounts.current() is None and all(
-                    await consumer.position(tp) >= end[tp] for tp in partitions):
+                    [await consumer.position(tp) >= end[tp] for tp in partitions]):
                 responsecounts.caught_up()
                 log.info("response counts caught up", extra={"surveys": len(responsecounts.totals)})
     finally:
@@ -56,15 +57,6 @@ async def _read(topic: str) -> None:
             await consumer.stop()
         except Exception:
             pass
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list:
-    while True:  # the worker creates its changelogs before it starts (streams.cli.worker)
-        await consumer.topics()  # fetches the metadata of every topic
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        await asyncio.sleep(1)
 
 
 @app.task
