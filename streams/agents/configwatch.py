@@ -144,6 +144,17 @@ async def _redecide_held(config) -> None:
     await redecide(config, partitions)
 
 
+def redecide_all_held() -> None:
+    """Re-decide every partition this worker holds, under the current version, now: a survey
+    reached a response limit (streams.agents.quotas), which changes decisions as a config
+    switch does. A scan under way is replaced: this one covers all it would have."""
+    global _redeciding
+    if _redeciding is not None and not _redeciding.done():
+        _redeciding.cancel()
+    _redeciding = asyncio.get_running_loop().create_task(
+        _supervised(redecide(app_module.config, held_partitions())))
+
+
 def _start_redeciding() -> None:
     """(Re)start re-deciding what this worker holds under the current version; a version
     from a worker's own file (none published) has nothing to catch up on."""

@@ -92,9 +92,10 @@ def reason_of(worker, user: str, survey_id: str) -> tuple[str, dict]:
     return verdict["reason"], {r["rule"]: r for r in verdict["rules"]}
 
 
-def test_response_limits_hold_across_two_workers(start_worker):
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_response_limits_hold_across_two_workers(start_worker, guarantee):
     prefix = f"quota-{uuid.uuid4().hex[:6]}"  # a rerun on the same broker counts nothing old
-    env = {"STREAMS_WIDGET_KEY": WIDGET_KEY}
+    env = {"STREAMS_WIDGET_KEY": WIDGET_KEY, "STREAMS_PROCESSING_GUARANTEE": guarantee}
     first = start_worker(CONFIG, name=prefix, topic_prefix=prefix, env=env, advertise=True)
     second = start_worker(CONFIG, name=prefix, topic_prefix=prefix, env=env, advertise=True)
     workers = (first, second)
@@ -147,7 +148,7 @@ def test_response_limits_hold_across_two_workers(start_worker):
     lag = counted_by - fifth_at
     in_flight = [h for h in answered if h[0] < counted_by]
     late = [h for h in answered if h[0] >= counted_by]
-    print(f"\nresponse limit {LIMIT}: {len(found)} responses of {USERS} sessions; {len(found) - LIMIT} over; "
+    print(f"\n{guarantee}: response limit {LIMIT}: {len(found)} responses of {USERS} sessions; {len(found) - LIMIT} over; "
           f"displays in flight {len(in_flight)}; 5th response counted on both workers after {lag:.2f} s")
     assert LIMIT <= len(found) <= LIMIT + len(in_flight)
     assert not late, f"displays handed out after both workers counted {LIMIT}: {late}"
@@ -157,6 +158,13 @@ def test_response_limits_hold_across_two_workers(start_worker):
 
     # --- settled: a new user is held back, on either worker ---------------------------
     assert first.wait_for(lambda: all(counted(w, "quota-total") == len(found) for w in workers), timeout_s=30)
+    # every user's latest decision on surveys.eligibility says so too (the workers re-decided
+    # the users they hold when the survey reached its limit), answered or not
+    def latest_decisions():
+        latest = {key: value for key, value in first.read("surveys.eligibility") if key in users}
+        return latest if {d["reason"] for d in latest.values()} == {"quota_reached"} and len(latest) == USERS else None
+    assert first.wait_for(latest_decisions, timeout_s=30), \
+        {key: value["reason"] for key, value in first.read("surveys.eligibility") if key in users}
     newcomer = f"q-{prefix}-new"
     identify_all(second, [newcomer], "total")
     first.state_when(newcomer, lambda s: s["traits"].get("plan") == "total")
