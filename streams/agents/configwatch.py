@@ -32,7 +32,7 @@ from streams.core import topics as names
 from streams.runtime.app import app, settings, users
 from streams.runtime.metrics import registry
 from streams.agents import timers
-from streams.runtime import userstore
+from streams.runtime import responsecounts, userstore
 from streams.runtime.emit import send, send_command
 from streams.agents.timers import stored_states
 
@@ -94,7 +94,7 @@ async def redecide(config, partitions: frozenset[int]) -> None:
         if userstore.partition_of(user) not in partitions:
             continue
         looked += 1
-        if configdiff.moved(user, state, config, now) is not None:
+        if configdiff.moved(user, state, config, now, responsecounts.current()) is not None:
             if ticked - (timers.applied_ticks.count - applied_before) >= TICKS_IN_FLIGHT:
                 await timers.applied_ticks.wait_for(applied_before + ticked - TICKS_IN_FLIGHT // 2, TICKS_WAIT_S)
             deliveries.append(await send_command(user, {"kind": "tick"}))
@@ -137,6 +137,17 @@ async def _redecide_held(config) -> None:
         return
     await userstore.settled(config.version)  # batches of older versions are durable first
     await redecide(config, partitions)
+
+
+def redecide_all_held() -> None:
+    """Re-decide every partition this worker holds, under the current version, now: a survey
+    reached a response limit (streams.agents.quotas), which changes decisions as a config
+    switch does. A scan under way is replaced: this one covers all it would have."""
+    global _redeciding
+    if _redeciding is not None and not _redeciding.done():
+        _redeciding.cancel()
+    _redeciding = asyncio.get_running_loop().create_task(
+        _supervised(redecide(app_module.config, held_partitions())))
 
 
 def _start_redeciding() -> None:

@@ -10,6 +10,7 @@ import orjson
 
 from streams.core import scoring
 from streams.core import topics as names
+from streams.agents import quotas
 from streams.runtime.app import app, responses_topic, scores
 from streams.core.errors import InvalidInput
 from streams.runtime.metrics import registry
@@ -34,6 +35,7 @@ async def score_responses(stream):
         except InvalidInput as error:
             await dead_letter(error, source, event.value)
             continue
+        quotas.count_response(survey_id, record["responseId"], day)  # every response, with a score or not
         key = f"{survey_id}|{day}"
         accumulator = scores.get(key) or scoring.new_accumulator(survey_type)
         updated = scoring.add_response(accumulator, survey_type, record.get("score"), record["responseId"],

@@ -12,7 +12,7 @@ import orjson
 
 from streams import __version__
 from streams.core import displays, lifecycle, outbound, seen, targeting, userstate
-from streams.runtime import signing
+from streams.runtime import responsecounts, signing
 from streams.core import topics as names
 from streams.runtime import app as app_module
 from streams.core.errors import ALIAS_CONFLICT, INVALID_FIELD, REPLAYED_COMMAND, TOO_LARGE, InvalidInput
@@ -111,7 +111,7 @@ def encode_output(logical: str, value: dict, at: int) -> bytes:
 def _decide(config, user: str, state: dict, now: int) -> dict | None:
     """Re-decide; store the outcome in the state and return the decision record to emit
     when it changed (docs/reference.md#decisions)."""
-    decision = targeting.decide(state, config, now, user)
+    decision = targeting.decide(state, config, now, user, response_counts=responsecounts.current())
     outcome = targeting.outcome(decision)
     before = targeting.stored_outcome(state)
     state["decision"] = {"eligible": outcome[0], "surveyId": outcome[1], "reason": outcome[2],

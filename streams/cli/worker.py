@@ -8,7 +8,7 @@ import sys
 def load_app():
     """Import the app with every agent and view registered on it."""
     from streams.runtime import app as app_module
-    from streams.agents import configwatch, forwarder, scores, users  # noqa: F401
+    from streams.agents import configwatch, forwarder, quotas, scores, users  # noqa: F401
     from streams.runtime import loopwatch  # noqa: F401  (the event loop's stalls in /metrics)
     from streams.web import views  # noqa: F401
     return app_module

@@ -57,7 +57,7 @@ def delay_rule(survey, user, now: int) -> Outcome:
 
 
 def quota_rule(survey, user, now: int) -> Outcome:
-    counts = user.counts.get(survey.id) if user.counts is not None else None
+    counts = user.counts.get(survey.id, quotas.NONE_YET) if user.counts is not None else None
     reached, unblock, detail = quotas.quota_reached(survey, counts, now)
     return not reached, unblock, detail
 

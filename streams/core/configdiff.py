@@ -70,13 +70,14 @@ def structural_changes(active: Config, candidate: Config) -> list[str]:
     return problems
 
 
-def moved(user: str, state: dict | None, config: Config, now: int) -> tuple | None:
+def moved(user: str, state: dict | None, config: Config, now: int, response_counts=None) -> tuple | None:
     """(outcome before, outcome after) when `config` would change the user's decision at
-    `now`, else None: exactly when a worker switching to `config` emits a new decision."""
+    `now`, else None: exactly when a worker switching to `config` emits a new decision
+    (`response_counts`: targeting.decide's, as the worker's own decisions pass them)."""
     if not state or state.get("aliasOf"):
         return None
     before = targeting.stored_outcome(state)
-    after = targeting.outcome(targeting.decide(state, config, now, user))
+    after = targeting.outcome(targeting.decide(state, config, now, user, response_counts=response_counts))
     return (before, after) if after != before else None
 
 

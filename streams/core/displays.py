@@ -91,12 +91,14 @@ def current_display_id(key: bytes, state: dict | None, user_id: str, survey_id: 
 
 
 def hand_out(key: bytes, state: dict | None, config: Config, user_id: str, now: int,
-             request: clients.Request = clients.NO_REQUEST) -> tuple[targeting.Decision, str | None]:
+             request: clients.Request = clients.NO_REQUEST,
+             response_counts=None) -> tuple[targeting.Decision, str | None]:
     """What /v1/eligibility answers: the decision, and the id of the display to hand out
     (None when not eligible). An open display is handed out again, eligible whatever the
-    rules now say (the module doc); else the current slot's display when the rules say
-    eligible. Polling changes nothing: the same state gives the same id."""
-    decision = targeting.decide(state, config, now, user_id, request=request)
+    rules now say (the module doc; so it may still be answered after the survey reached a
+    response limit); else the current slot's display when the rules say eligible.
+    `response_counts`: targeting.decide's. Polling changes nothing: the same state gives the same id."""
+    decision = targeting.decide(state, config, now, user_id, request=request, response_counts=response_counts)
     continued = _continued(state, config, now)
     if continued is not None:
         survey, open_id = continued

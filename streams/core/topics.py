@@ -53,7 +53,7 @@ TOPIC_FOR_TYPE = {
 
 
 # The app's tables (streams.runtime.app); Faust names their changelogs "<app id>-<table>-changelog".
-TABLES = ("users", "scores")
+TABLES = ("users", "scores", "response_counts")
 
 
 def changelog(app_id: str, table: str) -> str:

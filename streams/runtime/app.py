@@ -130,6 +130,8 @@ def json_table(name: str, help: str) -> faust.Table:
 
 users = json_table("users", "Per-user state (streams/core/state.py).")
 scores = json_table("scores", "Score accumulators per survey per day, key '<surveyId>|<YYYY-MM-DD>'.")
+# Every worker reads its changelog whole (streams.runtime.responsecounts): the response limits.
+response_counts = json_table("response_counts", "Responses per survey (streams/core/quotas.py tally), key surveyId.")
 batched_topics = _batched_topics()
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ _HELP = {
     "survey_streams_event_loop_stall_recent_seconds_max": "The longest time the event loop was held in the last minute.",
     "survey_streams_event_loop_stalls_total": "Times the event loop was held longer than the `over` label.",
     "survey_streams_config_records_skipped_total": "Records on the config topic skipped because they do not parse or validate (docs/configuration.md).",
+    "survey_streams_responses_counted_total": "Responses to a survey as this worker counts them for its response limits (docs/configuration.md), per survey.",
     "survey_streams_survey_decision_errors_total": "Decisions in which a survey's rules failed (reason config_error), per survey; the others decided normally.",
 }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 from faust.web import Request, Response
 
-from streams.runtime import app as app_module
+from streams.runtime import app as app_module, responsecounts
 from streams.core import client as clients, devices, displays, targeting
 from streams.web import ingestion
 from streams.core import topics as names
@@ -157,7 +157,8 @@ class Eligibility(BridgeView):
             return self.refuse_input(400, error)
         now, config = now_ms(), app_module.config
         state = _live_state(user_id)
-        decision, display_id = displays.hand_out(app_module.display_id_key, state, config, user_id, now, request_client)
+        decision, display_id = displays.hand_out(app_module.display_id_key, state, config, user_id, now, request_client,
+                                                 responsecounts.current())
         locale = displays.locale_of(state, decision.survey, display_id, request_client.locale) \
             if decision.survey is not None else None
         body = targeting.eligibility_response(decision, user_id, now, locale)
@@ -264,5 +265,5 @@ class Explain(BridgeView):
             return self.refuse_input(400, error)
         now = now_ms()
         decision = targeting.decide(_live_state(user_id), app_module.config, now, user_id, every_rule=True,
-                                    request=request_client)
+                                    request=request_client, response_counts=responsecounts.current())
         return self.reply(targeting.explain_record(decision, user_id, now))

@@ -28,7 +28,7 @@ async def test_a_scan_sends_ticks_only_as_fast_as_the_agent_applies_them(monkeyp
     monkeypatch.setattr(configwatch, "send_command", send_command)
     monkeypatch.setattr(configwatch, "_mark", no_marker)
     monkeypatch.setattr(configwatch, "stored_states", lambda: ((user, {"userId": user}) for user in USERS))
-    monkeypatch.setattr(configwatch.configdiff, "moved", lambda user, state, config, now: "changed")
+    monkeypatch.setattr(configwatch.configdiff, "moved", lambda user, state, config, now, counts=None: "changed")
     monkeypatch.setattr(userstore, "partition_of", lambda user: 0)
     monkeypatch.setattr(configwatch, "TICKS_WAIT_S", 30.0)
     monkeypatch.setattr(timers, "applied_ticks", timers.AppliedTicks())
