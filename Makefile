@@ -47,6 +47,7 @@ bench: install jars
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.liveconfig
 	$(BIN)/python -m bench.insights
+	$(BIN)/python -m bench.authoring_rules
 
 # Fault suite: kills workers and restarts the broker while input flows (10-20 min).
 chaos: install jars
