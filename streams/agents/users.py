@@ -69,7 +69,25 @@ async def process(stream):
         end_offset = getattr(records, "end_offset", None)
         for record in records:
             await apply_record(batch, record, end_offset)
+        if not await decide_owed(batch):
+            batch.abandon()  # the worker is stopping: nothing of the batch is committed
+            continue
         await batch.commit_in_background(lambda event=event: stream.ack(event), _commit_failed(event))
+
+
+async def decide_owed(batch: UserBatch) -> bool:
+    """The batch's decisions, once per changed user (userinputs.settle); False when a failure
+    of Kafka stopped the worker. Any other failure leaves that user's decision as it was."""
+    while batch.owed:
+        user = next(iter(batch.owed))
+        try:
+            await userinputs.settle(batch, user)
+        except FATAL as error:
+            stop_process(f"{type(error).__name__} while producing the decision of {user!r}: {error}")
+            return False
+        except Exception:
+            log.exception("deciding failed", extra={"user": user})
+    return True
 
 
 def _commit_failed(event):
