@@ -1,5 +1,5 @@
 """A batch decides each user once, after the user's last input in it (docs/processing.md,
-"One batch, step by step", step 5), and a user's state does not depend on how its inputs
+"One batch, step by step", step 7), and a user's state does not depend on how its inputs
 were batched."""
 from __future__ import annotations
 
