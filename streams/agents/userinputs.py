@@ -107,8 +107,12 @@ async def settle(batch: UserBatch, user: str) -> None:
     if now is None or state is None or state.get("aliasOf"):
         return
     try:
+        before = state.get("decision")
         record = _decide(batch.config, user, state, now)
-        encoded = encode(state, batch.config.project.limits)  # fits: apply_input kept the room
+        # The state as its last input left it, unless the decision it keeps changed (then
+        # it fits: apply_input kept the room).
+        encoded = batch.dirty[user] if state["decision"] == before and user in batch.dirty \
+            else encode(state, batch.config.project.limits)
         output = encode_output(names.ELIGIBILITY, record, now) if record is not None else None
     except BaseException:
         batch.revert(user)

@@ -107,7 +107,8 @@ def remember(window, input_id: str, now: int, max_chars: int = WINDOW_CHARS) -> 
     if window and "ids" in window and window.get("ids") is not None:
         base, ids = window.get("base") or 0, window["ids"]
         start = 0
-        while start < len(ids) and now - (base + _seconds(ids, start) * 1000) >= WINDOW_MS:
+        # Every id was handled at or after the base: none has expired while the base has not.
+        while now - base >= WINDOW_MS and start < len(ids) and now - (base + _seconds(ids, start) * 1000) >= WINDOW_MS:
             start += ENTRY_CHARS
         ids = ids[start:]
         if not ids:
