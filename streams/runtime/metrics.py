@@ -25,6 +25,9 @@ _HELP = {
     "survey_streams_event_loop_stall_seconds_max": "The longest time the event loop was held since start (streams/runtime/loopwatch.py).",
     "survey_streams_event_loop_stall_recent_seconds_max": "The longest time the event loop was held in the last minute.",
     "survey_streams_event_loop_stalls_total": "Times the event loop was held longer than the `over` label.",
+    "survey_streams_event_loop_held_seconds_max": "The longest part of a stall the loop's thread ran on the CPU (code holding the loop, not waiting for a core), since start.",
+    "survey_streams_event_loop_held_recent_seconds_max": "The same, the longest of the last minute.",
+    "survey_streams_event_loop_held_total": "Times the loop's thread ran longer than the `over` label within one stall.",
     "survey_streams_config_records_skipped_total": "Records on the config topic skipped because they do not parse or validate (docs/configuration.md).",
     "survey_streams_survey_decision_errors_total": "Decisions in which a survey's rules failed (reason config_error), per survey; the others decided normally.",
 }
