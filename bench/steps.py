@@ -159,7 +159,8 @@ def _measured_load(worker, tool: str, args: list[str], timeout_s: float, quiet_s
     worker's CPU share and the machine's load over the same window added."""
     window = quiet_window(quiet_s)
     cpu0 = worker.cpu_seconds()
-    stalls0 = _stall_counts(worker.metrics())
+    metrics0 = worker.metrics()
+    stalls0, held0 = _stall_counts(metrics0), _stall_counts(metrics0, "survey_streams_event_loop_held_total")
     result = subprocess.run([PYTHON, "-m", f"bench.{tool}", *args], cwd=REPO, capture_output=True, text=True,
                             timeout=timeout_s)
     if result.returncode != 0:
@@ -173,11 +174,15 @@ def _measured_load(worker, tool: str, args: list[str], timeout_s: float, quiet_s
     metrics = worker.metrics()
     data["loop_stall_max_s"] = metric_sum(metrics, "survey_streams_event_loop_stall_recent_seconds_max")
     data["loop_stalls"] = {over: n - stalls0.get(over, 0) for over, n in _stall_counts(metrics).items()}
+    # ... and of those, how long its thread ran (the rest: waiting for a core of the shared machine)
+    data["loop_held_max_s"] = metric_sum(metrics, "survey_streams_event_loop_held_recent_seconds_max")
+    data["loop_held"] = {over: n - held0.get(over, 0)
+                         for over, n in _stall_counts(metrics, "survey_streams_event_loop_held_total").items()}
     return data
 
 
-def _stall_counts(metrics: dict) -> dict:
-    return {labels.get("over"): value for labels, value in metrics.get("survey_streams_event_loop_stalls_total", [])}
+def _stall_counts(metrics: dict, name: str = "survey_streams_event_loop_stalls_total") -> dict:
+    return {labels.get("over"): value for labels, value in metrics.get(name, [])}
 
 
 def step_bridge(broker: Broker, workdir: Path, sizes: dict, profile_dir: Path | None) -> dict:

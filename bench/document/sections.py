@@ -96,7 +96,7 @@ def latency_section(lat: dict) -> list:
         f"each; the search stops at the first rate from {t['latency_rate']:,}/s up whose p99 is "
         f"{t['latency_p99_ms']:.0f} ms or more.",
         "",
-        "| offered identify/s | sent | decided | worker decided/s | p50 | p90 | p99 | max | p99 to the worker's produce | worker CPU | longest loop stall (stalls > 20 ms) | machine |",
+        "| offered identify/s | sent | decided | worker decided/s | p50 | p90 | p99 | max | p99 to the worker's produce | worker CPU | longest loop stall (stalls > 20 ms); of it held by the worker's code | machine |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in lat["runs"]:
@@ -116,7 +116,10 @@ def loop_stall_note(run: dict) -> str:
     (runs from before the loop watch have neither)."""
     if run.get("loop_stall_max_s") is None:
         return "n/a"
-    return f"{1000 * run['loop_stall_max_s']:.0f} ms ({run.get('loop_stalls', {}).get('0.02s', 0):.0f})"
+    note = f"{1000 * run['loop_stall_max_s']:.0f} ms ({run.get('loop_stalls', {}).get('0.02s', 0):.0f})"
+    if run.get("loop_held_max_s") is not None:  # the part the loop's thread ran; the rest waited for a core
+        note += f"; held {1000 * run['loop_held_max_s']:.0f} ms ({run.get('loop_held', {}).get('0.02s', 0):.0f})"
+    return note
 
 
 def bridge_section(b: dict) -> list:

@@ -56,10 +56,12 @@ async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: S
        a copy of a user command already applied (its nonce) is refused.
     2. Else run `step` at the time the input carries (batch.current.at, never a clock),
        remember the input's offset, id and nonce.
-    3. Re-decide; check the byte budget (InvalidInput `too_large`: the batch's copy of the
-       state goes back to what it was, nothing is produced).
-    4. Queue the outputs and the decision, and the write (UserBatch.commit makes them
-       durable, outputs first).
+    3. Check the byte budget, with room for the decision still to come (InvalidInput
+       `too_large`: the batch's copy of the state goes back to what it was, nothing is
+       produced).
+    4. Queue the outputs and the write (UserBatch.commit makes them durable, outputs
+       first); the user's decision is owed: made once, after the user's last input of the
+       batch (`settle`, from users.decide_owed), not after each input.
     """
     topic = source.get("topic", "?")
     consumed = batch.current
@@ -80,19 +82,56 @@ async def apply_input(batch: UserBatch, user: str, input_id: str | None, step: S
             if handled is not None and userstate.remember_input(state, handled, now)[1]:
                 registry.inc("survey_streams_dedupe_window_shortened_total")
         seen.mark_applied(state, consumed.topic, consumed.partition, consumed.offset)
-        decision = None if state.get("aliasOf") else _decide(batch.config, user, state, now)
-        if decision is not None:
-            records = [*records, (names.ELIGIBILITY, user, decision)]
         outputs = [(logical, key, encode_output(logical, value, now)) for logical, key, value in records]
-        encoded = encode(state, batch.config.project.limits)  # the budget: raises before anything leaves
+        # The budget: raises before anything leaves. The decision made later must fit too.
+        encoded = encode(state, batch.config.project.limits, _decision_room(batch.config, state))
     except BaseException:
         batch.revert(user)
         raise
     registry.inc("survey_streams_processed_total", topic=topic)
     for logical, key, value in outputs:
         batch.deliveries.append(await send(logical, key, value))
-    timers.due.schedule(user, None if state.get("aliasOf") else timers.next_due(state))
     batch.save(user, state, encoded)
+    if state.get("aliasOf"):
+        batch.owed.pop(user, None)  # a redirect decides nothing
+        timers.due.schedule(user, None)
+    else:
+        batch.owed[user] = now  # decided at the time of the user's last input of the batch
+
+
+async def settle(batch: UserBatch, user: str) -> None:
+    """Make `user`'s owed decision now: at the batch's end, or before a step that reads the
+    decision last emitted (a fold)."""
+    now = batch.owed.pop(user, None)
+    state = batch.states.get(user)
+    if now is None or state is None or state.get("aliasOf"):
+        return
+    try:
+        before = state.get("decision")
+        record = _decide(batch.config, user, state, now)
+        # The state as its last input left it, unless the decision it keeps changed (then
+        # it fits: apply_input kept the room).
+        encoded = batch.dirty[user] if state["decision"] == before and user in batch.dirty \
+            else encode(state, batch.config.project.limits)
+        output = encode_output(names.ELIGIBILITY, record, now) if record is not None else None
+    except BaseException:
+        batch.revert(user)
+        raise
+    if output is not None:
+        batch.deliveries.append(await send(names.ELIGIBILITY, user, output))
+    timers.due.schedule(user, timers.next_due(state))
+    batch.save(user, state, encoded)
+
+
+_room_for: list = [None, 0]  # [config, the most bytes its stored decision can take]
+
+
+def _decision_room(config, state: dict) -> int:
+    """How many more bytes the state may need once its decision is made: the most a stored
+    decision can take under `config` less what the state's current one takes."""
+    if _room_for[0] is not config:
+        _room_for[:] = [config, targeting.stored_decision_bound(config)]
+    return max(0, _room_for[1] - len(orjson.dumps(state.get("decision"))))
 
 
 def encode_output(logical: str, value: dict, at: int) -> bytes:
@@ -114,8 +153,7 @@ def _decide(config, user: str, state: dict, now: int) -> dict | None:
     decision = targeting.decide(state, config, now, user, response_counts=responsecounts.current())
     outcome = targeting.outcome(decision)
     before = targeting.stored_outcome(state)
-    state["decision"] = {"eligible": outcome[0], "surveyId": outcome[1], "reason": outcome[2],
-                         "eligibleAt": decision.eligible_at}
+    state["decision"] = targeting.stored_decision(decision)
     return targeting.decision_record(decision, user, now) if outcome != before else None
 
 
@@ -170,6 +208,7 @@ async def fold_anonymous(batch: UserBatch, anonymous_id: str, user_id: str, comm
     """
     if anonymous_id == user_id:
         return
+    await settle(batch, anonymous_id)  # the step reads the decision last emitted for the id
     config = batch.config
     state = batch.load(anonymous_id)
     if state is not None and state.get("aliasOf"):

@@ -9,6 +9,7 @@ Nothing here decides anything.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from types import SimpleNamespace
@@ -40,6 +41,7 @@ MAX_COMMAND_BYTES = 1024 * 1024
 OWN_TOPICS = frozenset(topic_names[logical] for logical in names.ALL)
 # Failures of Kafka itself, not of the input: the input must be processed again later.
 FATAL = (KafkaError, ProducerSendError, DeadLetterFailed)
+BITE_S = 0.005  # the event loop held by one bite of a batch at most (about: one input more)
 LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker, not the producer, stamped it
 
 
@@ -67,9 +69,45 @@ async def process(stream):
         batch = UserBatch(event.message.partition, app_module.config)
         records = _records(event)
         end_offset = getattr(records, "end_offset", None)
+        bite = Bite()
         for record in records:
             await apply_record(batch, record, end_offset)
+            await bite.maybe_yield()
+        if not await decide_owed(batch, bite):
+            batch.abandon()  # the worker is stopping: nothing of the batch is committed
+            continue
         await batch.commit_in_background(lambda event=event: stream.ack(event), _commit_failed(event))
+
+
+class Bite:
+    """A batch is applied in bites of at most BITE_S of the event loop: between two, the
+    agent yields, so the bridge's answers, the commits and the timers are not held for a
+    whole batch (issue P.1). The batch stays one task applying its records in order."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    async def maybe_yield(self) -> None:
+        if time.perf_counter() - self.started >= BITE_S:
+            await asyncio.sleep(0)
+            self.started = time.perf_counter()
+
+
+async def decide_owed(batch: UserBatch, bite: Bite | None = None) -> bool:
+    """The batch's decisions, once per changed user (userinputs.settle); False when a failure
+    of Kafka stopped the worker. Any other failure leaves that user's decision as it was."""
+    while batch.owed:
+        user = next(iter(batch.owed))
+        try:
+            await userinputs.settle(batch, user)
+        except FATAL as error:
+            stop_process(f"{type(error).__name__} while producing the decision of {user!r}: {error}")
+            return False
+        except Exception:
+            log.exception("deciding failed", extra={"user": user})
+        if bite is not None:
+            await bite.maybe_yield()
+    return True
 
 
 def _commit_failed(event):

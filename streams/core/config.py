@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,11 +176,13 @@ class Config:
     def survey(self, survey_id: str) -> Survey | None:
         return next((s for s in self.surveys if s.id == survey_id), None)
 
-    @property
+    # Read for every input: computed once per config (cached_property writes the instance's
+    # __dict__ directly, which a frozen dataclass allows).
+    @cached_property
     def trigger_events(self) -> frozenset:
         return frozenset(s.targeting.trigger.event for s in self.surveys if s.targeting.trigger)
 
-    @property
+    @cached_property
     def uses_devices(self) -> bool:
         """Whether a survey has a device rule: only then is a User-Agent worth parsing."""
         return any(s.targeting.devices for s in self.surveys)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 
 WINDOW_MS = 24 * 60 * 60 * 1000
 ENTRY_CHARS = 12
@@ -43,6 +44,7 @@ def id_hash(input_id: str) -> bytes:
     return hashlib.blake2b(input_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()[:6]
 
 
+@lru_cache(maxsize=4096)  # an input's id is looked for, then remembered: hashed once
 def _needle(input_id: str) -> str:
     return base64.b64encode(id_hash(input_id)).decode("ascii")
 
@@ -105,7 +107,8 @@ def remember(window, input_id: str, now: int, max_chars: int = WINDOW_CHARS) -> 
     if window and "ids" in window and window.get("ids") is not None:
         base, ids = window.get("base") or 0, window["ids"]
         start = 0
-        while start < len(ids) and now - (base + _seconds(ids, start) * 1000) >= WINDOW_MS:
+        # Every id was handled at or after the base: none has expired while the base has not.
+        while now - base >= WINDOW_MS and start < len(ids) and now - (base + _seconds(ids, start) * 1000) >= WINDOW_MS:
             start += ENTRY_CHARS
         ids = ids[start:]
         if not ids:

@@ -102,7 +102,7 @@ def _dump(state: dict) -> bytes:
         raise InvalidInput(INVALID_FIELD, "state", None, f"the state cannot be stored: {exc}") from None
 
 
-def encode(state: dict, limits) -> bytes:
+def encode(state: dict, limits, room: int = 0) -> bytes:
     """The state as stored (JSON), or InvalidInput `too_large` naming the limit it breaks.
 
     The one place the byte budget is enforced: every write of a user's state goes through
@@ -124,9 +124,9 @@ def encode(state: dict, limits) -> bytes:
             if trait_bytes > limits.trait_bytes:
                 raise InvalidInput(TOO_LARGE, field, trait_bytes,
                                    f"{field} would take {trait_bytes} bytes, the limit is {limits.trait_bytes}")
-    if len(data) > limits.state_bytes:
-        raise InvalidInput(TOO_LARGE, "state", len(data),
-                           f"the user's state would take {len(data)} bytes, the limit is {limits.state_bytes}")
+    if len(data) + room > limits.state_bytes:  # room: bytes the caller will still add (a decision)
+        raise InvalidInput(TOO_LARGE, "state", len(data) + room,
+                           f"the user's state would take {len(data) + room} bytes, the limit is {limits.state_bytes}")
     return data
 
 

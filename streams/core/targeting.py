@@ -22,6 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Union
 
+import orjson
+
 from streams.core import authoringrules as authoring, client as clients, filters, locales
 from streams.core.config import Config, Survey
 from streams.core.state import trait_snapshot
@@ -362,6 +364,25 @@ def stored_outcome(state: dict) -> tuple:
     """The outcome of the decision last emitted for a user, kept in its state."""
     decided = state.get("decision")
     return (decided["eligible"], decided["surveyId"], decided["reason"]) if decided else NO_DECISION
+
+
+def stored_decision(decision: Decision) -> dict:
+    """What a user's state keeps of the decision last made (streams.core.state)."""
+    return {"eligible": decision.eligible, "surveyId": decision.survey.id if decision.survey else None,
+            "reason": decision.reason, "eligibleAt": decision.eligible_at}
+
+
+_REASONS = (*RULES, ELIGIBLE, CONFIG_ERROR)
+_LONGEST_MS = -(2 ** 63)  # an instant as stored: a 64-bit integer at most
+
+
+def stored_decision_bound(config: Config) -> int:
+    """The most bytes (JSON) a stored decision can take under `config`: the room a state's
+    byte budget keeps for a decision not made yet."""
+    longest = lambda texts: max(texts, key=lambda text: len(orjson.dumps(text)))  # noqa: E731
+    survey_id = longest([survey.id for survey in config.surveys]) if config.surveys else None
+    return len(orjson.dumps({"eligible": False, "surveyId": survey_id, "reason": longest(_REASONS),
+                             "eligibleAt": _LONGEST_MS}))
 
 
 def outcome(decision: Decision) -> tuple[bool, str | None, str]:

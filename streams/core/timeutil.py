@@ -6,6 +6,7 @@ they receive `now` as an argument.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -23,11 +24,24 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def parse_iso(value: Any) -> int | None:
     """ISO 8601 date or date-time (offset, `Z` or naive = UTC) to epoch ms; None if not one."""
-    if not isinstance(value, str) or len(value) < 10 or len(value) > 40:
+    if type(value) is not str:  # noqa: E721 (a str subclass takes the slow path, uncached)
+        return _parse_text(value) if isinstance(value, str) else None
+    return _parse_cached(value)
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(value: str) -> int | None:
+    """An input's times are read several times on its way (validation, event time, input
+    time): each string is parsed once."""
+    return _parse_text(value)
+
+
+def _parse_text(value: str) -> int | None:
+    if len(value) < 10 or len(value) > 40:
         return None
     text = value.strip()
     try:
-        if _DATE_ONLY.match(text):
+        if len(text) == 10 and _DATE_ONLY.match(text):
             d = date.fromisoformat(text)
             return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) * SECOND_MS
         if text[0:4].isdigit() and text[4:5] == "-":

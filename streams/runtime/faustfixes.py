@@ -7,6 +7,9 @@
    of committing past it (further down).
 4. aiokafka's producer metadata, which could forget a topic with records waiting to be
    sent (at the end).
+5. The RocksDB store's revoke, which ran a full garbage collection on the event loop at
+   every rebalance, per table, whether a partition was closed or not; now only when one
+   was (at the end).
 
 The start-up seek.
 
@@ -25,10 +28,12 @@ the log when nothing is. Changelog partitions are left alone: table recovery pos
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 
 from aiokafka import client as aiokafka_client
 from faust import Sensor
+from faust.stores import rocksdb as faust_rocksdb
 from faust.transport import producer as faust_producer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -137,6 +142,22 @@ async def _wait_on_metadata_tracked(self, topic):
 _original_wait_on_metadata = aiokafka_client.AIOKafkaClient._wait_on_metadata
 
 
+def _revoke_partitions_quietly(self, table, tps) -> None:
+    """Faust's Store.revoke_partitions, its gc.collect() only when a partition's database was
+    closed. A full collection holds the event loop for as long as the heap is big (seconds
+    with a large one), and Faust ran it at every rebalance, for every table, even when this
+    worker gave nothing up. When a database is dropped, the collection stays: it makes sure
+    nothing cyclic keeps the database (and its lock) open for the next owner."""
+    closed = False
+    for tp in tps:
+        if tp.topic in table.changelog_topic.topics:
+            if self._dbs.pop(tp.partition, None) is not None:
+                self.logger.info(f"closing db {tp.topic} partition {tp.partition}")
+                closed = True
+    if closed:
+        gc.collect()
+
+
 def apply() -> None:
     # STREAMS_FAUST_SEEK_FIX=off exists only to reproduce the loss with the probe.
     if os.environ.get("STREAMS_FAUST_SEEK_FIX", "on") != "off":
@@ -145,3 +166,4 @@ def apply() -> None:
         faust_producer.ProducerBuffer._send_pending = _send_pending_counted
         faust_producer.ProducerBuffer.flush = _flush_everything
     aiokafka_client.AIOKafkaClient._wait_on_metadata = _wait_on_metadata_tracked
+    faust_rocksdb.Store.revoke_partitions = _revoke_partitions_quietly

@@ -135,12 +135,19 @@ class UserBatch:
         self._good: dict[str, bytes | None] = {}  # the last good encoding of each user read
         self.dirty: dict[str, bytes] = {}  # user -> the state to write, encoded
         self.deliveries: list = []  # the broker's acknowledgements of the batch's outputs
+        # user -> the time of its last input applied in this batch, while its decision is
+        # owed (streams.agents.userinputs.decide_owed: once per user per batch)
+        self.owed: dict[str, int] = {}
         _open_batches[config.version] += 1
 
     def _closed(self) -> None:
         _open_batches[self.config.version] -= 1
         if not _open_batches[self.config.version]:
             del _open_batches[self.config.version]
+
+    def abandon(self) -> None:
+        """Never committed (the worker stops): its inputs are processed again."""
+        self._closed()
 
     def load(self, user: str) -> dict | None:
         if user in self.states:

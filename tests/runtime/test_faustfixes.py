@@ -67,3 +67,22 @@ def test_the_fix_replaces_aiokafka_wait_on_metadata():
 
     faustfixes.apply()
     assert AIOKafkaClient._wait_on_metadata is faustfixes._wait_on_metadata_tracked
+
+
+def test_a_revoke_collects_garbage_only_when_it_closed_a_partitions_database(monkeypatch):
+    """Faust ran gc.collect() on the event loop at every rebalance, per table (seconds with a
+    large heap), even when nothing of this worker's was revoked."""
+    from types import SimpleNamespace
+
+    collections = []
+    monkeypatch.setattr(faustfixes.gc, "collect", lambda: collections.append(1))
+    changelog = "app-users-changelog"
+    table = SimpleNamespace(changelog_topic=SimpleNamespace(topics={changelog}))
+    store = SimpleNamespace(_dbs={0: object(), 1: object()}, logger=SimpleNamespace(info=lambda *_: None))
+    faustfixes._revoke_partitions_quietly(store, table, set())
+    faustfixes._revoke_partitions_quietly(store, table, {TP("surveys.lifecycle", 0), TP(changelog, 5)})
+    assert collections == [] and set(store._dbs) == {0, 1}
+    faustfixes._revoke_partitions_quietly(store, table, {TP(changelog, 1)})
+    assert collections == [1] and set(store._dbs) == {0}
+    from faust.stores import rocksdb
+    assert rocksdb.Store.revoke_partitions is faustfixes._revoke_partitions_quietly
