@@ -63,6 +63,15 @@ class Bridge:
             return route.fulfill(status=202, body='{"accepted": 1}', content_type="application/json")
         return route.fulfill(status=404, body="{}")
 
+    def wait_for(self, page, kind: str, timeout_ms: int = 5000) -> None:
+        """Until an event of `kind` reached the bridge: the widget posts after it updates the
+        page (a closed card is gone before its `closed` is sent), and playwright handles the
+        route only while the test waits on the page."""
+        waited = 0
+        while not any(e["type"] == kind for e in self.events) and waited < timeout_ms:
+            page.wait_for_timeout(50)
+            waited += 50
+
     def answers(self) -> list:
         return [(e["questionId"], e["value"]) for e in self.events if e["type"] == "answered"]
 
@@ -110,6 +119,7 @@ def test_every_kind_and_condition(browser):
     assert page.get_by_test_id("ssw-thanks").inner_text() == "Merci pour votre avis !"
     assert page.evaluate("() => log") == [
         ["complete", {"feel": "Assez déçu", "ease": 4, "uses": ["exports", "api"], "api": "rapide"}]]
+    bridge.wait_for(page, "submitted")
     answers = bridge.answers()
     # Each scale click is posted; choices, checkboxes and text once the user leaves them (or settles).
     assert [value for question, value in answers if question == "ease"] == [2, 4]
@@ -128,6 +138,7 @@ def test_answers_to_questions_no_longer_asked_are_not_answers(browser):
     page.get_by_test_id("ssw-text-why").evaluate("t => { t.value = 'encore'; t.dispatchEvent(new Event('input')); }")
     page.keyboard.press("Escape")
     page.get_by_test_id("ssw-card").wait_for(state="detached")
+    bridge.wait_for(page, "closed")
     # What the widget reports, and what the workers keep (they drop answers to questions not asked).
     assert page.evaluate("() => log") == [["complete", {"feel": "Pas déçu"}]]
     # A hidden question's text is not posted at the end (`encore`), the settled choice is.
@@ -163,6 +174,7 @@ def test_options_override_locale_and_url_and_rtl_from_locale(browser):
     page.keyboard.press("Escape")
     page.get_by_test_id("ssw-card").wait_for(state="detached")
     assert page.evaluate("() => log") == [["dismiss"]]
+    bridge.wait_for(page, "closed")
     assert [e["type"] for e in bridge.events] == ["shown", "closed"]
     assert not errors, errors
     context.close()
