@@ -25,8 +25,10 @@ def test_worker_kills_lose_nothing(kafka_bootstrap, tmp_path):
     # The instrument itself: faults happened and the reference run did real work.
     assert fig["kills"] >= 3, report
     assert fig["pauses"] == 1, report
-    # The zombie stopped itself (streams.runtime.fencing) instead of going on as a member.
-    assert fig["pauses_fenced"] == 1, report
+    # Whether the paused worker is dropped depends on the group's state: paused during a
+    # rebalance, the coordinator waits for it up to the rebalance timeout and it rejoins as a
+    # member (seen in `make chaos`). tests/integration/test_zombie_fencing.py checks the fence
+    # itself on a stable group; here what counts is that nothing is lost either way.
     assert clean.sessions_ok == clean.sessions_planned > 0, report
     assert sum(c["expected"] for c in result.by_output.values()) > 0, report
     # What the suite proves.
