@@ -7,11 +7,14 @@ each other's messages.
 from __future__ import annotations
 
 import base64
+import copy
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import orjson
+import yaml
 from kafka import KafkaProducer
 
 from bench.common import DEFAULT_CONFIG, PrefixedWorker  # noqa: F401  (tests import DEFAULT_CONFIG from here)
@@ -181,3 +184,18 @@ def create_topics(worker: Worker) -> None:
     from streams.runtime.topics import create_topics as create
 
     create(worker.bootstrap, load_config(worker.config_path), worker.topics, quiet=True)
+
+
+def streams_cli(worker, *args: str) -> subprocess.CompletedProcess:
+    """`python -m streams ...` as the operator of `worker`'s app runs it (its environment)."""
+    return subprocess.run([sys.executable, "-m", "streams", *args], cwd=REPO, env=dict(worker.env),
+                          capture_output=True, text=True, timeout=180)
+
+
+def write_config(worker, document: dict, name: str) -> Path:
+    """A surveys file for `worker`'s app: its topic names, other surveys."""
+    document = {**copy.deepcopy(document), "topics": yaml.safe_load(worker.config_path.read_text())["topics"]}
+    path = worker.workdir / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+

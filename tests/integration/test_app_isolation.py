@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
-import sys
 import time
 import uuid
 
 import orjson
 import pytest
-import yaml
 from aiokafka.partitioner import murmur2
 
 from streams.core import topics as names
@@ -25,7 +22,7 @@ from streams.core.config import load_config
 from streams.core.timeutil import iso
 from streams.runtime import liveconfig, signing, topicread
 from streams.runtime import topics as kafka_topics
-from tests.harness import REPO
+from tests.harness import streams_cli, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +37,6 @@ SURVEYS = {
     ],
 }
 OLD_SIGNUP = "2020-01-01T00:00:00Z"
-
-
-def streams_cli(worker, *args: str) -> subprocess.CompletedProcess:
-    """`python -m streams ...` as the operator of `worker`'s app runs it (its environment)."""
-    return subprocess.run([sys.executable, "-m", "streams", *args], cwd=REPO, env=dict(worker.env),
-                          capture_output=True, text=True, timeout=180)
-
-
-def write_config(worker, document: dict, name: str):
-    """A surveys file for `worker`'s app: its topic names, other surveys."""
-    document = {**copy.deepcopy(document), "topics": yaml.safe_load(worker.config_path.read_text())["topics"]}
-    path = worker.workdir / name
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
 
 
 def applied(worker, document: dict, name: str) -> str:

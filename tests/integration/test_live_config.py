@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import sys
 import uuid
 
 import orjson
 import pytest
-import yaml
 
 from streams.core import topics as names
-from tests.harness import REPO
+from tests.harness import streams_cli, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -33,17 +31,7 @@ SURVEYS = {
 
 
 def cli(worker, *args: str) -> subprocess.CompletedProcess:
-    env = {**worker.env}
-    return subprocess.run([sys.executable, "-m", "streams", "surveys", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=180)
-
-
-def write_config(worker, document: dict, name: str):
-    """A surveys file for `worker`'s app: its topic names, other surveys."""
-    document = {**copy.deepcopy(document), "topics": yaml.safe_load(worker.config_path.read_text())["topics"]}
-    path = worker.workdir / name
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+    return streams_cli(worker, "surveys", *args)
 
 
 def latest_decisions(worker) -> dict:
